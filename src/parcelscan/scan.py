@@ -69,9 +69,11 @@ class Scan:
 
     def transmission(self) -> np.ndarray:
         """Dark- and air-corrected transmission (C, L, P) float32, clipped to [1e-6, 2]."""
-        dark = self.dark[:, None, :]
-        span = np.maximum(self.air[:, None, :] - dark, 1e-3)
-        return np.clip((self.signals.astype(np.float32) - dark) / span, 1e-6, 2.0)
+        # Cast the references too: integer or float64 air/dark would otherwise promote to float64.
+        dark = self.dark[:, None, :].astype(np.float32)
+        span = np.maximum(self.air[:, None, :].astype(np.float32) - dark, np.float32(1e-3))
+        out = (self.signals.astype(np.float32) - dark) / span
+        return np.clip(out, 1e-6, 2.0).astype(np.float32, copy=False)
 
 
 def validate_scan(scan: Scan) -> None:
@@ -108,7 +110,9 @@ def validate_scan(scan: Scan) -> None:
         raise ScanError(f"air reference must exceed dark reference in every pixel; {bad} pixels do not")
     for name in ("pixel_mm", "line_mm", "kvp"):
         v = getattr(scan, name)
-        if not isinstance(v, (int, float, np.floating, np.integer)) or not np.isfinite(v) or v <= 0:
+        # bool is an int subclass, and a huge int overflows float(): both must be a ScanError.
+        numeric = isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, (bool, np.bool_))
+        if not numeric or not _positive_finite(v):
             raise ScanError(f"{name} must be a positive finite number, got {v!r}")
     if not 0.05 <= scan.pixel_mm <= 20 or not 0.05 <= scan.line_mm <= 20:
         raise ScanError(f"pixel_mm={scan.pixel_mm}, line_mm={scan.line_mm}: expected 0.05-20 mm")
@@ -116,3 +120,11 @@ def validate_scan(scan: Scan) -> None:
         raise ScanError(f"kvp={scan.kvp}: expected a tube voltage of 20-500 kV")
     if not isinstance(scan.metadata, dict):
         raise ScanError(f"metadata must be a dict, got {type(scan.metadata).__name__}")
+
+
+def _positive_finite(v: float) -> bool:
+    try:
+        f = float(v)
+    except OverflowError:
+        return False
+    return bool(np.isfinite(f)) and f > 0
