@@ -100,7 +100,9 @@ def validate_scan(scan: Scan) -> None:
             raise ScanError(f"missing calibration: {name} reference is required")
         if not isinstance(ref, np.ndarray) or ref.shape != (c, n_pix):
             shape = getattr(ref, "shape", None)
-            raise ScanError(f"{name} reference must have shape (channels, pixels) = {(c, n_pix)}, got {shape}")
+            raise ScanError(
+                f"{name} reference must have shape (channels, pixels) = {(c, n_pix)}, got {shape}"
+            )
         if not np.issubdtype(ref.dtype, np.floating) and not np.issubdtype(ref.dtype, np.integer):
             raise ScanError(f"{name} reference must be numeric, got dtype {ref.dtype}")
         if not np.all(np.isfinite(ref)):

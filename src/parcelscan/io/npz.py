@@ -86,8 +86,9 @@ def write_npz(scan: Scan, path: str | os.PathLike, *, extras: dict[str, np.ndarr
     path = Path(path)
     validate_scan(scan)  # arrays are mutable: re-check what may have changed since construction
     _check_json(scan.metadata, "metadata")
-    air = np.ascontiguousarray(scan.air, dtype=np.float32)
-    dark = np.ascontiguousarray(scan.dark, dtype=np.float32)
+    with np.errstate(over="ignore"):  # an overflow to Inf is reported just below, as a ScanError
+        air = np.ascontiguousarray(scan.air, dtype=np.float32)
+        dark = np.ascontiguousarray(scan.dark, dtype=np.float32)
     # Validate exactly what the reader will see (a float64 reference may overflow or tie in float32).
     try:
         Scan(scan.signals, air, dark, scan.channels, scan.pixel_mm, scan.line_mm, scan.kvp, scan.metadata)
@@ -198,7 +199,7 @@ def _read_archive(
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, name: str, check) -> np.ndarray:
     """Read one ``.npy`` entry, letting ``check(shape, dtype)`` refuse it before decompression."""
     with zf.open(info) as f:
-        shape, fortran, dtype = _read_npy_header(f, path, name)
+        shape, _fortran_order, dtype = _read_npy_header(f, path, name)
         problem = check(shape, dtype)
         if problem:
             raise ScanError(f"{path}: '{name}' array {problem}")
@@ -308,7 +309,11 @@ def _check_json(value: Any, where: str) -> None:
                 raise ScanError(f"{where} has key {key!r} of type {type(key).__name__}; JSON keys are str")
             _check_json(item, f"{where}[{key!r}]")
         return
-    hint = " (convert numpy values with .item() or .tolist())" if isinstance(value, np.generic | np.ndarray) else ""
+    hint = (
+        " (convert numpy values with .item() or .tolist())"
+        if isinstance(value, np.generic | np.ndarray)
+        else ""
+    )
     raise ScanError(f"{where} is a {type(value).__name__}, which is not JSON-serialisable{hint}")
 
 

@@ -61,7 +61,9 @@ def _augmented(z: int) -> tuple[np.ndarray, np.ndarray]:
     t = _table()
     e = list(t["energies_kev"])
     mu = list(t["mu_rho_cm2_g"][z - 1])
-    for e_edge, (below, above) in zip(t["edge_energy_kev"][z - 1], t["edge_mu_rho_cm2_g"][z - 1], strict=True):
+    for e_edge, (below, above) in zip(
+        t["edge_energy_kev"][z - 1], t["edge_mu_rho_cm2_g"][z - 1], strict=True
+    ):
         if not np.isfinite(e_edge) or not e[0] < e_edge < e[-1]:
             continue
         e += [e_edge * (1 - 1e-9), e_edge * (1 + 1e-9)]

@@ -85,8 +85,10 @@ class Material:
             raise ValueError(f"material {self.name!r}: mass fractions must be >= 0 and sum to 1, sum={total}")
         lo, hi = self.density_range_g_cm3
         if not 0 < lo <= self.density_g_cm3 <= hi:
-            raise ValueError(f"material {self.name!r}: need 0 < low <= density <= high, got {lo}, "
-                             f"{self.density_g_cm3}, {hi}")
+            raise ValueError(
+                f"material {self.name!r}: need 0 < low <= density <= high, got {lo}, "
+                f"{self.density_g_cm3}, {hi}"
+            )
 
     def mu_rho(self, energies_kev: np.ndarray | float) -> np.ndarray:
         """Mass-attenuation coefficient mu/rho (cm^2/g) at the given energies (keV)."""
@@ -128,8 +130,16 @@ def mixture(name: str, parts: list[tuple[Material, float]], density_g_cm3: float
     return Material(name, comp, density_g_cm3, (density_g_cm3, density_g_cm3))
 
 
-_PORCELAIN = [("SiO2", 68), ("Al2O3", 21), ("K2O", 3.5), ("Na2O", 2.5), ("CaO", 2), ("MgO", 1),
-              ("Fe2O3", 1), ("TiO2", 1)]
+_PORCELAIN = [
+    ("SiO2", 68),
+    ("Al2O3", 21),
+    ("K2O", 3.5),
+    ("Na2O", 2.5),
+    ("CaO", 2),
+    ("MgO", 1),
+    ("Fe2O3", 1),
+    ("TiO2", 1),
+]
 _E_GLASS = [("SiO2", 54), ("CaO", 22), ("Al2O3", 14), ("B2O3", 7), ("MgO", 1.5), ("Na2O", 1), ("Fe2O3", 0.5)]
 _EPOXY = "C18H20O3"  # cured bisphenol-A epoxy
 
@@ -156,7 +166,9 @@ _CATALOGUE_LIST = [
     _m("solder", [("Sn", 63), ("Pb", 37)], 8.4),
     # ceramics and minerals
     _m("porcelain", _PORCELAIN, 2.40, 2.2, 2.45),
-    _m("zircon_glaze", [("SiO2", 63), ("ZrSiO4", 13), ("Al2O3", 9), ("CaO", 8), ("K2O", 4), ("Na2O", 3)], 2.6),
+    _m(
+        "zircon_glaze", [("SiO2", 63), ("ZrSiO4", 13), ("Al2O3", 9), ("CaO", 8), ("K2O", 4), ("Na2O", 3)], 2.6
+    ),
     _m("lead_glaze", [("PbO", 40), ("SiO2", 45), ("Al2O3", 8), ("B2O3", 7)], 3.8),
     _m("glass", [("SiO2", 73), ("Na2O", 14), ("CaO", 9), ("MgO", 4)], 2.50, 2.4, 2.6),
     _m("ferrite", "SrFe12O19", 4.9, 3.0, 5.1),

@@ -24,7 +24,9 @@ class SpectralModel:
     weights : (C, E) detector weights; e_noise_kev : (C,) read-noise sigma.
     """
 
-    def __init__(self, energies_kev: np.ndarray, n0: np.ndarray, weights: np.ndarray, electronic_noise_photons: float):
+    def __init__(
+        self, energies_kev: np.ndarray, n0: np.ndarray, weights: np.ndarray, electronic_noise_photons: float
+    ):
         keep = n0 * weights.sum(0) > 1e-9 * np.max(n0 * weights.sum(0))
         self.energies_kev = energies_kev[keep]
         self.n0 = n0[keep]
@@ -49,7 +51,9 @@ class SpectralModel:
         return a, (v + self.e_noise_kev[:, None] ** 2) / s**2
 
 
-def dprime(model: SpectralModel, background: np.ndarray, with_object: np.ndarray, mu_rho: np.ndarray) -> float:
+def dprime(
+    model: SpectralModel, background: np.ndarray, with_object: np.ndarray, mu_rho: np.ndarray
+) -> float:
     """Ideal-observer d' of an object given per-ray areal densities without and with it.
 
     background, with_object : (M, N) areal densities (g/cm^2) on the N rays the object covers.

@@ -32,18 +32,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = [
-    "Box",
-    "ChordMap",
-    "Cylinder",
-    "Ellipsoid",
-    "Primitive",
-    "ScanGeometry",
-    "Shell",
-    "chord_map",
-    "random_rotation",
-    "rotation_matrix",
-]
+__all__ = ["Box", "ChordMap", "Cylinder", "Ellipsoid", "Primitive", "ScanGeometry", "Shell"]
+__all__ += ["chord_map", "random_rotation", "rotation_matrix"]
 
 _TINY = 1e-30  # stands in for a zero direction component: 1e3 cm / _TINY stays finite in float64
 _EPS_INDEX = 1e-9  # widens index windows so rays exactly on a bound are kept
@@ -176,11 +166,19 @@ class _Solid:
         if not np.allclose(r.T @ r, np.eye(3), atol=1e-6) or np.linalg.det(r) < 0:
             raise ValueError(f"rotation must be a proper orthonormal (3, 3) matrix, got {r.tolist()}")
 
+    def _local_chord(self, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError  # origins, dirs: float64 (..., 3) with ndim >= 2, broadcastable
+
     def local_chord(self, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Chord (cm) of rays in the local frame: origins, unit dirs (..., 3) broadcastable -> (...) float64."""
+        o, d = np.asarray(origins, dtype=np.float64), np.asarray(dirs, dtype=np.float64)
+        shape = np.broadcast_shapes(o.shape, d.shape)
+        if shape[-1:] != (3,):
+            raise ValueError(f"origins and dirs must have shape (..., 3), got {o.shape} and {d.shape}")
+        return self._local_chord(np.atleast_2d(o), np.atleast_2d(d)).reshape(shape[:-1])
 
     def chord(self, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
-        """Chord length (cm) of world rays: origins, unit dirs (..., 3) broadcastable -> broadcast shape."""
+        """Chord (cm) of world rays: origins, unit dirs (..., 3) broadcastable -> (...) float64."""
         o = (np.asarray(origins, dtype=np.float64) - self.center) @ self.rotation
         return self.local_chord(o, np.asarray(dirs, dtype=np.float64) @ self.rotation)
 
@@ -205,8 +203,8 @@ class Box(_Solid):
         self._check_pose()
         _frozen(self, "half_size", self.half_size, (3,), positive=True)
 
-    def local_chord(self, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
-        """Chord (cm) by the slab method; local origins, unit dirs (..., 3) broadcastable."""
+    def _local_chord(self, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+        """Slab method: the intersection of the three slabs' [entry, exit] intervals."""
         t_in, t_out = _slab(origins[..., 0], dirs[..., 0], self.half_size[0])
         for k in (1, 2):
             lo, hi = _slab(origins[..., k], dirs[..., k], self.half_size[k])
@@ -232,8 +230,8 @@ class Ellipsoid(_Solid):
         self._check_pose()
         _frozen(self, "semi_axes", self.semi_axes, (3,), positive=True)
 
-    def local_chord(self, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
-        """Chord (cm) from the quadratic in the unit-sphere frame; the ray parameter t is unchanged."""
+    def _local_chord(self, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+        """Quadratic in the frame scaled to a unit sphere, where the ray parameter t is unchanged."""
         o, d = origins / self.semi_axes, dirs / self.semi_axes
         a = np.einsum("...k,...k->...", d, d)
         c = np.einsum("...k,...k->...", o, o) - 1.0
@@ -264,8 +262,8 @@ class Cylinder(_Solid):
         _check_number("radius", self.radius, 1e-6, 1e4)
         _check_number("half_length", self.half_length, 1e-6, 1e4)
 
-    def local_chord(self, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
-        """Chord (cm): side quadratic in local xy intersected with the cap slab in local z."""
+    def _local_chord(self, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+        """Side quadratic in local xy, intersected with the cap slab in local z."""
         ox, oy, dx, dy = origins[..., 0], origins[..., 1], dirs[..., 0], dirs[..., 1]
         a = np.maximum(dx * dx + dy * dy, _TINY)  # axis-parallel rays: a huge interval if inside, else none
         c = ox * ox + oy * oy - self.radius**2
@@ -315,10 +313,12 @@ class Shell(_Solid):
     def rotation(self) -> np.ndarray:  # type: ignore[override]
         return self.outer.rotation
 
-    def local_chord(self, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
-        """Chord (cm) of rays given in the outer's local frame, (..., 3) broadcastable."""
-        o_world, d_world = origins @ self.rotation.T + self.center, dirs @ self.rotation.T
-        chord = self.outer.local_chord(origins, dirs) - self.inner.chord(o_world, d_world)
+    def _local_chord(self, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+        return self.chord(origins @ self.rotation.T + self.center, dirs @ self.rotation.T)
+
+    def chord(self, origins: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+        """Chord (cm) of world rays: origins, unit dirs (..., 3) broadcastable -> (...) float64."""
+        chord = self.outer.chord(origins, dirs) - self.inner.chord(origins, dirs)
         return np.maximum(chord, 0.0, out=chord)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:

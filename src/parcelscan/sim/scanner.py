@@ -45,14 +45,22 @@ class ScannerConfig:
     tunnel_width_cm: float = 65.0
     tunnel_height_cm: float = 50.0
     steel_penetration_mm: float = 30.0
+    belt_mm: float = 4.0
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     ma: float | None = None
 
     def __post_init__(self) -> None:
         limits = {
-            "kvp": (60, 200), "al_mm": (0, 20), "pixel_mm": (0.2, 5), "line_mm": (0.2, 5),
-            "belt_speed_m_s": (0.05, 2), "source_below_belt_cm": (10, 300), "tunnel_width_cm": (10, 300),
-            "tunnel_height_cm": (10, 300), "steel_penetration_mm": (5, 80),
+            "kvp": (60, 200),
+            "al_mm": (0, 20),
+            "pixel_mm": (0.2, 5),
+            "line_mm": (0.2, 5),
+            "belt_speed_m_s": (0.05, 2),
+            "source_below_belt_cm": (10, 300),
+            "tunnel_width_cm": (10, 300),
+            "tunnel_height_cm": (10, 300),
+            "steel_penetration_mm": (5, 80),
+            "belt_mm": (0, 20),
         }
         for name, (lo, hi) in limits.items():
             v = getattr(self, name)
@@ -61,7 +69,9 @@ class ScannerConfig:
         if self.ma is not None and (not np.isfinite(self.ma) or not 0.01 <= self.ma <= 50):
             raise ValueError(f"ScannerConfig.ma must be in [0.01, 50] mA or None, got {self.ma!r}")
         if not isinstance(self.detector, DetectorConfig):
-            raise ValueError(f"ScannerConfig.detector must be a DetectorConfig, got {type(self.detector).__name__}")
+            raise ValueError(
+                f"ScannerConfig.detector must be a DetectorConfig, got {type(self.detector).__name__}"
+            )
 
     @property
     def n_pixels(self) -> int:
@@ -77,10 +87,15 @@ class ScannerConfig:
         return self.line_mm / 1000 / self.belt_speed_m_s
 
     def photons_per_ma(self) -> np.ndarray:
-        """Incident photons per pixel per line per 1 keV bin at 1 mA, on ENERGIES_KEV."""
+        """Incident photons per pixel per line per 1 keV bin at 1 mA, on ENERGIES_KEV.
+
+        The rubber belt lies in every ray, air reference included, so it acts as beam filtration.
+        """
         area_cm2 = self.pixel_mm / 10 * self.line_mm / 10  # pixel footprint at the belt plane
         distance_m = self.source_below_belt_cm / 100
-        return tube_spectrum(self.kvp, self.al_mm) * self.line_time_s * area_cm2 / distance_m**2
+        belt = get_material("rubber")
+        belt_t = np.exp(-belt.mu_rho(ENERGIES_KEV) * belt.density_g_cm3 * self.belt_mm / 10)
+        return tube_spectrum(self.kvp, self.al_mm) * belt_t * self.line_time_s * area_cm2 / distance_m**2
 
     def calibrated(self) -> ScannerConfig:
         """This configuration with ``ma`` set (calibrated from steel penetration if it was None)."""
@@ -90,8 +105,12 @@ class ScannerConfig:
     def model(self) -> SpectralModel:
         """Photon and detector model at the (calibrated) tube current."""
         ma = self.calibrated().ma
-        return SpectralModel(ENERGIES_KEV, self.photons_per_ma() * ma, channel_weights(self.detector),
-                             self.detector.electronic_noise_photons)
+        return SpectralModel(
+            ENERGIES_KEV,
+            self.photons_per_ma() * ma,
+            channel_weights(self.detector),
+            self.detector.electronic_noise_photons,
+        )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -107,8 +126,12 @@ class ScannerConfig:
 
 def wire_dprime(config: ScannerConfig, steel_mm: float, ma: float) -> float:
     """Ideal-observer d' of the penetration test wire behind ``steel_mm`` of steel at ``ma``."""
-    model = SpectralModel(ENERGIES_KEV, config.photons_per_ma() * ma, channel_weights(config.detector),
-                          config.detector.electronic_noise_photons)
+    model = SpectralModel(
+        ENERGIES_KEV,
+        config.photons_per_ma() * ma,
+        channel_weights(config.detector),
+        config.detector.electronic_noise_photons,
+    )
     steel, cu = get_material("steel"), get_material("Cu")
     mu = np.stack([steel.mu_rho(model.energies_kev), cu.mu_rho(model.energies_kev)])
     # The wire's cross-section spread evenly over the pixels it crosses (at least one).
@@ -138,11 +161,14 @@ def random_scanner(rng: np.random.Generator, single_energy: bool = False) -> Sca
     scint = str(rng.choice(["CsI", "GOS"]))
     detector = DetectorConfig(
         kind="single" if single_energy else "dual",
-        front_material=scint, front_mm=float(rng.uniform(0.2, 0.6)),
+        front_material=scint,
+        front_mm=float(rng.uniform(0.2, 0.6)),
         filter_cu_mm=float(rng.uniform(0.2, 1.0)),
-        rear_material=scint, rear_mm=float(rng.uniform(2.0, 6.0)),
+        rear_material=scint,
+        rear_mm=float(rng.uniform(2.0, 6.0)),
         electronic_noise_photons=float(rng.uniform(1.0, 5.0)),
-        adc_bits=int(rng.choice([14, 16])), adc_offset=float(rng.uniform(200, 1500)) * 0.25,
+        adc_bits=int(rng.choice([14, 16])),
+        adc_offset=float(rng.uniform(200, 1500)) * 0.25,
         air_fill=float(rng.uniform(0.6, 0.9)),
         pixel_gain_rms=float(rng.uniform(0.01, 0.05)),
         flat_field_residual=float(rng.uniform(0.001, 0.005)),
@@ -157,9 +183,15 @@ def random_scanner(rng: np.random.Generator, single_energy: bool = False) -> Sca
     # Rated penetration grows with tube voltage across the brochure range of 24-37 mm.
     penetration = float(np.clip(24 + 13 * (kvp - 100) / 60 + rng.uniform(-2, 2), 24, 37))
     return ScannerConfig(
-        kvp=kvp, al_mm=float(rng.uniform(1.0, 4.0)),
-        pixel_mm=pixel, line_mm=pixel * float(rng.uniform(0.9, 1.1)),
-        belt_speed_m_s=float(rng.uniform(0.2, 0.5)), source_below_belt_cm=float(rng.uniform(40, 60)),
-        tunnel_width_cm=width, tunnel_height_cm=float(rng.uniform(40, min(width, 100))),
-        steel_penetration_mm=penetration, detector=detector,
+        kvp=kvp,
+        al_mm=float(rng.uniform(1.0, 4.0)),
+        pixel_mm=pixel,
+        line_mm=pixel * float(rng.uniform(0.9, 1.1)),
+        belt_speed_m_s=float(rng.uniform(0.2, 0.5)),
+        belt_mm=float(rng.uniform(2, 6)),
+        source_below_belt_cm=float(rng.uniform(40, 60)),
+        tunnel_width_cm=width,
+        tunnel_height_cm=float(rng.uniform(40, min(width, 100))),
+        steel_penetration_mm=penetration,
+        detector=detector,
     )
