@@ -289,3 +289,26 @@ def test_bad_primitives_raise_naming_the_field():
         Cylinder([0, 0, 1], 0.0, 1.0)
     with pytest.raises(ValueError, match="z range"):
         chord_map(Box([0, 1, 70], [1.0, 1.0, 20.0]), _geometry())
+
+
+def test_chord_accepts_single_rays_and_batches():
+    box = Box([0.0, 0.0, 5.0], [1.0, 1.0, 1.0])
+    source = np.array([0.0, 0.0, -D_S])
+    single = box.chord(source, [0.0, 0.0, 1.0])
+    assert single.shape == () and float(single) == pytest.approx(2.0)
+    batch = box.chord(source, np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.6, 0.8]]))
+    np.testing.assert_allclose(batch, [2.0, 0.0, 0.0])
+    shell = Shell(box, Ellipsoid([0.0, 0.0, 5.0], [0.5, 0.5, 0.5]))
+    assert float(shell.chord(source, [0.0, 0.0, 1.0])) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="shape"):
+        box.chord(source[:2], [0.0, 1.0])
+
+
+def test_large_window_is_traced_in_blocks_without_seams():
+    # ~150 pixels wide: chord_map traces ~430-line blocks, so 680 lines take two, the last one partial.
+    g = _geometry(n_lines=700, n_pixels=211, line_mm=0.5, pixel_mm=0.5)
+    box = Box([0.0, 17.5, 10.0], [4.0, 17.0, 3.0], rotation_matrix(0.02, 0.1, 0.0))
+    lines, pixels, chords = chord_map(box, g)
+    assert chords.shape[0] > 600
+    origins, dirs = g.rays()
+    np.testing.assert_allclose(chords, box.chord(origins, dirs)[lines, pixels], rtol=1e-6)

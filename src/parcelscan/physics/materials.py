@@ -192,6 +192,10 @@ _CATALOGUE_LIST = [
     _m("sugar", "C12H22O11", 1.59, 0.8, 1.59),
     _m("cosmetic", [("H2O", 70), ("C3H8O3", 20), ("TiO2", 5), ("C16H32O2", 5)], 1.05),
     _m("silicone", "C2H6OSi", 1.1),
+    # packing: foam and crumpled paper at their (very low) effective densities
+    _m("foam", "C2H4", 0.05, 0.015, 0.2),
+    _m("corrugated_board", [("C6H10O5", 92), ("CaCO3", 8)], 0.15, 0.08, 0.25),
+    _m("packing_paper", "C6H10O5", 0.06, 0.02, 0.2),
     # composite parts of electronics and batteries
     _m("li_ion_cell", [("LiCoO2", 30), ("C", 20), ("Cu", 15), ("Al", 8), ("C3H4O3", 17), ("C3H6", 10)], 2.6),
     _m("alkaline_cell", [("Zn", 20), ("MnO2", 35), ("KOH", 10), ("Fe", 25), ("C", 5), ("H2O", 5)], 3.2),

@@ -7,14 +7,14 @@ scan; the catalogue (``catalogue.py``) builds scenes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..physics.materials import Material
 from .geometry import Box, Cylinder, Ellipsoid, Primitive, Shell
 
-__all__ = ["CONCEALMENT_TYPES", "ConcealedMass", "Item", "ManifestItem", "Scene", "volume_cm3"]
+__all__ = ["CONCEALMENT_TYPES", "ConcealedMass", "Item", "ManifestItem", "Scene", "Thing", "transform", "volume_cm3"]
 
 CONCEALMENT_TYPES = (
     "mannequin",  # compact mass inside a hollow mannequin part
@@ -118,3 +118,35 @@ class Scene:
     def add(self, item: Item) -> int:
         self.items.append(item)
         return len(self.items) - 1
+
+
+def transform(shape: Primitive, rotation: np.ndarray, offset: np.ndarray) -> Primitive:
+    """Pose a primitive built in a local frame: x_new = rotation @ x + offset."""
+    rotation = np.asarray(rotation, dtype=np.float64)
+    offset = np.asarray(offset, dtype=np.float64)
+    if isinstance(shape, Shell):
+        return Shell(transform(shape.outer, rotation, offset), transform(shape.inner, rotation, offset))
+    return replace(shape, center=rotation @ shape.center + offset, rotation=rotation @ shape.rotation)
+
+
+@dataclass
+class Thing:
+    """A physical object built in its own frame (centred on the origin, inside +-size/2).
+
+    name : what it is ("laptop", "nickel powder jar"); size_cm : (3,) extent of its bounding box.
+    declared : how an honest sender declares it (description, net mass in g), or None if it is
+        packing material. kind : a goods category key for the manifest catalogue.
+    """
+
+    name: str
+    items: list[Item]
+    size_cm: np.ndarray
+    declared: tuple[str, float] | None = None
+
+    @property
+    def mass_g(self) -> float:
+        return sum(it.mass_g for it in self.items)
+
+    def posed(self, rotation: np.ndarray, offset: np.ndarray) -> list[Item]:
+        """Its items moved into the parcel frame."""
+        return [replace(it, shape=transform(it.shape, rotation, offset)) for it in self.items]

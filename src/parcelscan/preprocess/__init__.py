@@ -1,0 +1,1 @@
+"""Preprocessing shared by training and inference (no torch anywhere below this package)."""
