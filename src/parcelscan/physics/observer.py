@@ -51,20 +51,29 @@ class SpectralModel:
         return a, (v + self.e_noise_kev[:, None] ** 2) / s**2
 
 
-def dprime(
-    model: SpectralModel, background: np.ndarray, with_object: np.ndarray, mu_rho: np.ndarray
-) -> float:
+def dprime(model: SpectralModel, background: np.ndarray, with_object: np.ndarray, mu_rho: np.ndarray,
+           form: str = "stabilised") -> float:
     """Ideal-observer d' of an object given per-ray areal densities without and with it.
 
     background, with_object : (M, N) areal densities (g/cm^2) on the N rays the object covers.
     mu_rho : (M, E) on ``model.energies_kev``.
+    form : "stabilised" (default) evaluates each ray and channel as 2 |S_b - S_o| / (sigma_b + sigma_o),
+        the variance-stabilised contrast that is valid for any contrast, opaque objects included
+        (for Poisson counts it is 2 |sqrt(lambda_b) - sqrt(lambda_o)|; for small contrast it equals
+        |a_o - a_b| / sigma_a). "log" is physics.md's two-channel formula with sigma_c taken at
+        background plus object; it reproduces the worked case there, but goes to zero for an
+        opaque object however visible.
     """
     s_bg, v_bg = model.signals(background, mu_rho)
     s_obj, v_obj = model.signals(with_object, mu_rho)
     e2 = model.e_noise_kev[:, None] ** 2
-    # Variance-stabilised contrast: 2 |S_b - S_o| / (sigma_b + sigma_o); for Poisson counts this is
-    # 2 |sqrt(lambda_b) - sqrt(lambda_o)|, and for small contrast it is |a_o - a_b| / sigma_a.
-    z = 2 * (s_bg - s_obj) / (np.sqrt(v_bg + e2) + np.sqrt(v_obj + e2))
+    if form == "stabilised":
+        z = 2 * (s_bg - s_obj) / (np.sqrt(v_bg + e2) + np.sqrt(v_obj + e2))
+    elif form == "log":
+        s_bg, s_obj = np.maximum(s_bg, 1e-30), np.maximum(s_obj, 1e-30)
+        z = np.log(s_bg / s_obj) * s_obj / np.sqrt(v_obj + e2)
+    else:
+        raise ValueError(f"form must be 'stabilised' or 'log', got {form!r}")
     return float(np.sqrt(np.sum(z**2)))
 
 

@@ -20,8 +20,34 @@ from ..physics.observer import SpectralModel
 __all__ = ["OperatorClass", "RCurves", "apparent_z", "operator_class", "r_curves"]
 
 Z_MIN, Z_MAX = 5, 30
-_SYMBOLS = ("B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S", "Cl", "Ar", "K", "Ca", "Sc",
-            "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn")
+_SYMBOLS = (
+    "B",
+    "C",
+    "N",
+    "O",
+    "F",
+    "Ne",
+    "Na",
+    "Mg",
+    "Al",
+    "Si",
+    "P",
+    "S",
+    "Cl",
+    "Ar",
+    "K",
+    "Ca",
+    "Sc",
+    "Ti",
+    "V",
+    "Cr",
+    "Mn",
+    "Fe",
+    "Co",
+    "Ni",
+    "Cu",
+    "Zn",
+)
 
 
 class OperatorClass(IntEnum):
@@ -99,8 +125,9 @@ def apparent_z(a_low: np.ndarray, a_high: np.ndarray, curves: RCurves) -> np.nda
     return z.reshape(a_high.shape)
 
 
-def operator_class(z: np.ndarray, a_high: np.ndarray, background: float = 0.03,
-                   impenetrable: float = 6.0) -> np.ndarray:
+def operator_class(
+    z: np.ndarray, a_high: np.ndarray, background: float = 0.03, impenetrable: float = 6.0
+) -> np.ndarray:
     """Operator colour class per pixel from apparent Z and high-channel attenuation."""
     out = np.full(np.shape(z), OperatorClass.METAL, dtype=np.uint8)
     out[z < 18] = OperatorClass.INORGANIC

@@ -31,7 +31,12 @@ _CLASS_ENERGY_KEV = 70.0
 
 @dataclass
 class MassTruth:
-    """Ground truth of one concealed mass. bbox_px = [x0, y0, x1, y1] (pixel, line; x1/y1 exclusive)."""
+    """Ground truth of one concealed mass. bbox_px = [x0, y0, x1, y1] (pixel, line; x1/y1 exclusive).
+
+    dprime : ideal-observer d' for detecting the mass against the same rays without it (any-contrast,
+    variance-stabilised form); dprime_log : physics.md's small-contrast two-channel form (see
+    :func:`parcelscan.physics.observer.dprime`).
+    """
 
     material: str
     mass_g: float
@@ -41,9 +46,11 @@ class MassTruth:
     bbox_px: list[int]
     n_pixels: int
     dprime: float
+    dprime_log: float
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "mass_g": round(self.mass_g, 2), "dprime": round(self.dprime, 2)}
+        return {**self.__dict__, "mass_g": round(self.mass_g, 2), "dprime": round(self.dprime, 2),
+                "dprime_log": round(self.dprime_log, 2)}
 
 
 @dataclass
@@ -182,7 +189,7 @@ def _mass_truth(mass, footprint, own, areal, materials, mu, model) -> MassTruth:
     lines, pixels = np.nonzero(footprint)
     if lines.size == 0:  # entirely outside the scanned window
         return MassTruth(
-            mass.material, mass.mass_g, mass.concealment, mass.carrier, mass.form, [0, 0, 0, 0], 0, 0.0
+            mass.material, mass.mass_g, mass.concealment, mass.carrier, mass.form, [0, 0, 0, 0], 0, 0.0, 0.0
         )
     bbox = [int(pixels.min()), int(lines.min()), int(pixels.max()) + 1, int(lines.max()) + 1]
     with_obj = areal[:, lines, pixels].astype(np.float64)

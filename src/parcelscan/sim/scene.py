@@ -14,7 +14,16 @@ import numpy as np
 from ..physics.materials import Material
 from .geometry import Box, Cylinder, Ellipsoid, Primitive, Shell
 
-__all__ = ["CONCEALMENT_TYPES", "ConcealedMass", "Item", "ManifestItem", "Scene", "Thing", "transform", "volume_cm3"]
+__all__ = [
+    "CONCEALMENT_TYPES",
+    "ConcealedMass",
+    "Item",
+    "ManifestItem",
+    "Scene",
+    "Thing",
+    "transform",
+    "volume_cm3",
+]
 
 CONCEALMENT_TYPES = (
     "mannequin",  # compact mass inside a hollow mannequin part
