@@ -51,8 +51,13 @@ class SpectralModel:
         return a, (v + self.e_noise_kev[:, None] ** 2) / s**2
 
 
-def dprime(model: SpectralModel, background: np.ndarray, with_object: np.ndarray, mu_rho: np.ndarray,
-           form: str = "stabilised") -> float:
+def dprime(
+    model: SpectralModel,
+    background: np.ndarray,
+    with_object: np.ndarray,
+    mu_rho: np.ndarray,
+    form: str = "stabilised",
+) -> float:
     """Ideal-observer d' of an object given per-ray areal densities without and with it.
 
     background, with_object : (M, N) areal densities (g/cm^2) on the N rays the object covers.

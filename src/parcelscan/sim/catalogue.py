@@ -197,8 +197,17 @@ def build_scene(rng: np.random.Generator, config: SceneConfig, scanner: ScannerC
 def _place(rng, thing: Thing, lo: np.ndarray, hi: np.ndarray, placed: list, force: bool):
     """Random pose inside [lo, hi] not overlapping earlier items (their AABBs); None if no room."""
     for attempt in range(40):
-        yaw = float(rng.choice([0.0, np.pi / 2])) + rng.normal(0, 0.08)
+        if force or rng.random() < 0.5:  # packed square to the box, as big items are
+            yaw = float(rng.choice([0.0, np.pi / 2])) + rng.normal(0, 0.08)
+        else:
+            yaw = float(rng.uniform(0, 2 * np.pi))
         rot = rotation_matrix(yaw, 0, 0)
+        if not force and rng.random() < 0.25:  # lying on a side
+            rot = (
+                rot @ rotation_matrix(0, 0, np.pi / 2)
+                if rng.random() < 0.5
+                else rot @ rotation_matrix(0, np.pi / 2, 0)
+            )
         half = _aabb_half(thing, rot)
         room = (hi - lo) / 2 - half
         if np.any(room < 0):

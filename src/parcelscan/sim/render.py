@@ -49,8 +49,12 @@ class MassTruth:
     dprime_log: float
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "mass_g": round(self.mass_g, 2), "dprime": round(self.dprime, 2),
-                "dprime_log": round(self.dprime_log, 2)}
+        return {
+            **self.__dict__,
+            "mass_g": round(self.mass_g, 2),
+            "dprime": round(self.dprime, 2),
+            "dprime_log": round(self.dprime_log, 2),
+        }
 
 
 @dataclass
@@ -202,7 +206,14 @@ def _mass_truth(mass, footprint, own, areal, materials, mu, model) -> MassTruth:
     if mass.benign_material is not None:
         names = [m.name for m in materials]
         background[names.index(mass.benign_material.name)] += mass.benign_fraction * total_own
-    d = dprime(model, background, with_obj, mu)
     return MassTruth(
-        mass.material, mass.mass_g, mass.concealment, mass.carrier, mass.form, bbox, int(lines.size), d
+        mass.material,
+        mass.mass_g,
+        mass.concealment,
+        mass.carrier,
+        mass.form,
+        bbox,
+        int(lines.size),
+        dprime(model, background, with_obj, mu),
+        dprime(model, background, with_obj, mu, form="log"),
     )

@@ -155,8 +155,24 @@ def calibrate_ma(config: ScannerConfig) -> float:
     return float(np.sqrt(lo * hi))
 
 
+MAX_TUBE_MA = 15.0
+
+
 def random_scanner(rng: np.random.Generator, single_energy: bool = False) -> ScannerConfig:
-    """A plausible scanner drawn from the ranges in physics.md (typical brochure values)."""
+    """A plausible scanner drawn from the ranges in physics.md (typical brochure values), calibrated.
+
+    Draws are repeated until the calibrated tube current is plausible (<= MAX_TUBE_MA): a low-kVp
+    tube cannot be rated at the top of the penetration range.
+    """
+    for _ in range(50):
+        config = _draw_scanner(rng, single_energy)
+        ma = calibrate_ma(config)
+        if ma <= MAX_TUBE_MA:
+            return replace(config, ma=ma)
+    raise RuntimeError("could not draw a scanner with a plausible tube current")  # pragma: no cover
+
+
+def _draw_scanner(rng: np.random.Generator, single_energy: bool) -> ScannerConfig:
     pixel = float(rng.choice([0.8, 1.0, 1.2, 1.6]))
     scint = str(rng.choice(["CsI", "GOS"]))
     detector = DetectorConfig(

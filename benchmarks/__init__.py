@@ -1,0 +1,1 @@
+"""parcelscan benchmarks: ``python -m benchmarks --help``."""
