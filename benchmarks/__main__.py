@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|")
     st = result["median_stage_s"]
     print(
-        f"| simulator (1 core) | {result['scan']} | {result['median_s_per_scan']:.3f} | {result['scans_per_s']:.2f} "
+        f"| simulator (1 core) | {result['scan']} | {result['median_s_per_scan']:.3f} "
+        f"| {result['scans_per_s']:.2f} "
         f"| {st['chords']:.3f} | {st['signals_and_labels']:.3f} | {st['detector']:.3f} |"
     )
     if not args.no_save:

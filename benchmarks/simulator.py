@@ -39,11 +39,10 @@ def _stage_timer():
 
 
 def run(parcels: int = 5, seed: int = 0, progress=None) -> dict:
+    import parcelscan.sim.render as render
     from parcelscan.sim.catalogue import SceneConfig, build_scene
     from parcelscan.sim.render import render_scene
     from parcelscan.sim.scanner import ScannerConfig
-
-    import parcelscan.sim.render as render
 
     scanner = ScannerConfig(
         pixel_mm=PIXEL_MM,

@@ -14,9 +14,8 @@ Usage::
 
 from __future__ import annotations
 
-import warnings
-
 import argparse
+import warnings
 from pathlib import Path
 
 import numpy as np

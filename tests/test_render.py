@@ -60,7 +60,7 @@ def _slab_scene(
     return scene
 
 
-def _central(t: np.ndarray, half_width: int = 8) -> np.ndarray:
+def _central(t: np.ndarray, half_width: int = 3) -> np.ndarray:
     """The pixels next to the central ray, where the fan beam crosses a slab at right angles."""
     mid = t.shape[-1] // 2
     return t[..., mid - half_width : mid + half_width]

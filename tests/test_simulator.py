@@ -141,7 +141,7 @@ def test_dataset_is_independent_of_worker_count(tmp_path):
     assert one["parcels"] == two["parcels"]
     for entry in one["parcels"]:
         s1, l1, m1, c1 = load_example(tmp_path / "one", entry["id"])
-        s2, l2, m2, c2 = load_example(tmp_path / "two", entry["id"])
+        s2, l2, m2, _ = load_example(tmp_path / "two", entry["id"])
         np.testing.assert_array_equal(s1.signals, s2.signals)
         np.testing.assert_array_equal(m1, m2)
         assert l1 == l2

@@ -197,7 +197,7 @@ def digitise(
     noise : False gives the noise-free mean (for analytic tests); artefacts stay.
     Returns raw (C, L, P) uint16, air (C, P) float32, dark (C, P) float32 references.
     """
-    c, n_lines, n_pix = signal.shape
+    c, _, n_pix = signal.shape
     full_scale = 2**detector.adc_bits - 1
     gain = (detector.air_fill * full_scale - detector.adc_offset) / air_signal  # ADC units per keV
     pixel_gain = 1 + detector.pixel_gain_rms * rng.standard_normal((c, n_pix))

@@ -37,6 +37,38 @@ class SpectralModel:
         self.air_variance = self.n0_w2.sum(1)
         self.e_noise_kev = electronic_noise_photons * self.air_variance / self.air_signal
 
+    def merged(self, edges_kev: list[float] | np.ndarray, from_kev: float = 40.0) -> SpectralModel:
+        """A cheaper model with pairs of 1 keV bins above ``from_kev`` merged into 2 keV bins.
+
+        physics.md allows 2 keV bins except where a bin would straddle an absorption edge, so a
+        pair is left alone when any of ``edges_kev`` (those of the materials in the scene) lies
+        within it. Weights are summed; the merged bin sits at the pair's mean energy.
+        """
+        e = self.energies_kev
+        edges = np.asarray(list(edges_kev), dtype=np.float64)
+        groups: list[list[int]] = []
+        i = 0
+        while i < len(e):
+            pair = i + 1 < len(e) and e[i] >= from_kev and np.isclose(e[i + 1] - e[i], 1.0)
+            if pair and not np.any((edges > e[i] - 0.5) & (edges < e[i + 1] + 0.5)):
+                groups.append([i, i + 1])
+                i += 2
+            else:
+                groups.append([i])
+                i += 1
+        out = object.__new__(SpectralModel)
+        out.energies_kev = np.array([e[g].mean() for g in groups])
+        out.n0 = np.array([self.n0[g].sum() for g in groups])
+        out.weights = np.stack([self.n0_w[:, g].sum(1) for g in groups], axis=1) / out.n0
+        out.n0_w = np.stack([self.n0_w[:, g].sum(1) for g in groups], axis=1)
+        out.n0_w2 = np.stack([self.n0_w2[:, g].sum(1) for g in groups], axis=1)
+        out.air_signal, out.air_variance, out.e_noise_kev = (
+            self.air_signal,
+            self.air_variance,
+            self.e_noise_kev,
+        )
+        return out
+
     def signals(self, areal_g_cm2: np.ndarray, mu_rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Expected signal and quantum variance (C, N) for (M, N) areal densities and (M, E) mu/rho."""
         from .detector import expected_signals
@@ -57,12 +89,13 @@ def dprime(
     with_object: np.ndarray,
     mu_rho: np.ndarray,
     form: str = "stabilised",
-) -> float:
+) -> float | tuple[float, float]:
     """Ideal-observer d' of an object given per-ray areal densities without and with it.
 
     background, with_object : (M, N) areal densities (g/cm^2) on the N rays the object covers.
     mu_rho : (M, E) on ``model.energies_kev``.
-    form : "stabilised" (default) evaluates each ray and channel as 2 |S_b - S_o| / (sigma_b + sigma_o),
+    form : "both" returns (stabilised, log) from one evaluation of the signals;
+        "stabilised" (default) evaluates each ray and channel as 2 |S_b - S_o| / (sigma_b + sigma_o),
         the variance-stabilised contrast that is valid for any contrast, opaque objects included
         (for Poisson counts it is 2 |sqrt(lambda_b) - sqrt(lambda_o)|; for small contrast it equals
         |a_o - a_b| / sigma_a). "log" is physics.md's two-channel formula with sigma_c taken at
@@ -72,14 +105,14 @@ def dprime(
     s_bg, v_bg = model.signals(background, mu_rho)
     s_obj, v_obj = model.signals(with_object, mu_rho)
     e2 = model.e_noise_kev[:, None] ** 2
-    if form == "stabilised":
-        z = 2 * (s_bg - s_obj) / (np.sqrt(v_bg + e2) + np.sqrt(v_obj + e2))
-    elif form == "log":
-        s_bg, s_obj = np.maximum(s_bg, 1e-30), np.maximum(s_obj, 1e-30)
-        z = np.log(s_bg / s_obj) * s_obj / np.sqrt(v_obj + e2)
-    else:
-        raise ValueError(f"form must be 'stabilised' or 'log', got {form!r}")
-    return float(np.sqrt(np.sum(z**2)))
+    if form not in ("stabilised", "log", "both"):
+        raise ValueError(f"form must be 'stabilised', 'log' or 'both', got {form!r}")
+    z = 2 * (s_bg - s_obj) / (np.sqrt(v_bg + e2) + np.sqrt(v_obj + e2))
+    stabilised = float(np.sqrt(np.sum(z**2)))
+    s_bg, s_obj = np.maximum(s_bg, 1e-30), np.maximum(s_obj, 1e-30)
+    z = np.log(s_bg / s_obj) * s_obj / np.sqrt(v_obj + e2)
+    log = float(np.sqrt(np.sum(z**2)))
+    return {"stabilised": stabilised, "log": log, "both": (stabilised, log)}[form]
 
 
 def required_dprime(locations: int = 1000, false_alarm: float = 0.01, p_detect: float = 0.9) -> float:

@@ -346,8 +346,9 @@ def jeans(rng: np.random.Generator) -> Thing:
         Cylinder(zc + rot @ _v(0, 0.6 * half[1], 0), rng.uniform(0.8, 1.0), 0.06, rot),
         str(rng.choice(["brass", "steel"])),
     )
-    for _ in range(int(rng.integers(5, 9))):
-        pos = c + rot @ _v(*(rng.uniform(-0.8, 0.8, 2) * half), t / 2 - 0.06)
+    n_r = int(rng.integers(5, 9))
+    for k, x in enumerate(np.linspace(-0.8, 0.8, n_r) * half[0]):  # pocket rivets near the edges
+        pos = c + rot @ _v(x + rng.uniform(-0.5, 0.5), (-1) ** k * 0.85 * half[1], t / 2 - 0.06)
         p.add(Cylinder(pos, rng.uniform(0.3, 0.45), 0.06, rot), "brass")
     return _thing(rng, p, "clothing")
 
@@ -446,7 +447,7 @@ def plastic_toy(rng: np.random.Generator) -> Thing:
     p = _Parts("plastic toy")
     L, W, H = rng.uniform(12, 26), rng.uniform(6, 12), rng.uniform(4, 9)
     wall, rw, hw = rng.uniform(0.15, 0.25), rng.uniform(1.5, 3.0), rng.uniform(0.6, 1.2)
-    z0 = 0.6 * rw
+    z0 = rw + 0.2  # body floor above the axles
     p.add(_hbox(_v(0, 0, z0 + H / 2), _v(L / 2, W / 2, H / 2), wall), "ABS", _rho(rng, "ABS"))
     wheel = str(rng.choice(["rubber", "ABS"]))
     for x in (-(L / 2 - rw - 0.5), L / 2 - rw - 0.5):
@@ -529,15 +530,16 @@ def laptop(rng: np.random.Generator) -> Thing:
     p.add(Box(_v((x0 + x1) / 2, (y0 + y1) / 2, z0 + 0.25), _v((x1 - x0) / 2, (y1 - y0) / 2, 0.06)), "pcb")
     hp = rng.uniform(5, 8)
     p.add(_hbox(_v(x1 - hp, (y0 + y1) / 2, z0 + 0.45), _v(hp, 0.35, 0.12), 0.03), "Cu", 8.9)
-    p.add(Box(_v(ix - rf, iy - 2 * rf - 0.6, z0 + 0.4), _v(rf, 0.5, 0.3)), "Cu", rng.uniform(1.5, 3))
-    fan_hl = 0.4 * (z1 - z0)
-    p.add(_tube(_v(ix - rf - 0.1, iy - rf - 0.1, z0 + fan_hl), rf, rf - 0.15, fan_hl), "ABS", 1.05)
+    fins = _v(ix - rf - 0.6, iy - 2 * rf - 1.6, z0 + 0.4)
+    p.add(Box(fins, _v(rf - 0.3, 0.5, 0.3)), "Cu", rng.uniform(1.5, 3))  # fin stack: copper and air
+    fan_hl = 0.5 * (z1 - z0 - 0.3)
+    p.add(_tube(_v(ix - rf - 0.6, iy - rf - 1.1, z0 + fan_hl), rf, rf - 0.15, fan_hl), "ABS", 1.05)
     ky = rng.uniform(4.5, 5.5)
     kc = _v(0, iy - 1.0 - ky, z1 - 0.1)
     p.add(Box(kc, _v(ix - 2.0, ky, 0.1)), "ABS", 1.05)
     p.add(Box(kc - _v(0, 0, 0.115), _v(ix - 2.0, ky, 0.015)), "steel", 7.85)
     for s in (-1, 1):
-        p.add(Box(_v(s * (ix - 3), iy - 0.5, z1 - 0.25), _v(1.0, 0.5, 0.25)), "Zn")  # hinges
+        p.add(Box(_v(s * (ix - 1.0), iy - 0.5, z1 - 0.25), _v(0.9, 0.5, 0.25)), "Zn")  # hinges
     for _ in range(int(rng.integers(8, 13))):  # screws along the sides
         hs = rng.uniform(0.12, 0.2)
         xy = (
@@ -654,17 +656,19 @@ def headphones(rng: np.random.Generator) -> Thing:
         )
         if s > 0 and rng.random() < 0.5:  # wireless: battery and board in one cup
             p.add(Box(cup_c + _v(-0.3, 0, -rc / 2), _v(0.3, 1.5, 1.2)), "li_ion_cell")
-    th_e = rng.uniform(np.radians(60), np.radians(75))
+    th_e, n = rng.uniform(np.radians(60), np.radians(75)), 9
     Rb = X / np.sin(th_e)
-    zc = rc + 0.4 - Rb * np.cos(th_e)
-    n = 9
+    seg = _v(Rb * th_e / (n - 1) * 1.02, 1.6, 0.25)
+    zc = rc + seg[0] + 0.3 - Rb * np.cos(th_e)  # the band's ends stand just above the cups
     for th in np.linspace(-th_e, th_e, n):
         rot = rotation_matrix(0, th, 0)
         c = _v(Rb * np.sin(th), 0, zc + Rb * np.cos(th))
-        seg = _v(Rb * 2 * th_e / (n - 1) / 2 * 1.02, 1.6, 0.25)
-        p.add(Box(c, seg, rot), "ABS" if band == "ABS" else "steel", 1.05 if band == "ABS" else 7.85)
-        if band == "ABS":
-            p.add(Box(c, seg * _v(1, 0.6, 0.2), rot), "steel", 7.85)
+        strip = Box(c, seg * _v(1, 0.6, 0.2), rot)
+        if band == "ABS":  # plastic band around a spring-steel strip
+            p.add(Shell(Box(c, seg, rot), strip), "ABS", 1.05)
+            p.add(strip, "steel", 7.85)
+        else:
+            p.add(Box(c, seg * _v(1, 1, 0.4), rot), "steel", 7.85)
     return _thing(rng, p, "headphones")
 
 
@@ -735,7 +739,8 @@ def screwdriver_set(rng: np.random.Generator) -> Thing:
             rng.uniform(5, 20),
         )
         y += rh + 0.2
-        p.add(Cylinder(_v(-hlh, y, rh), rh, hlh, _X), "ABS", _rho(rng, "ABS"))
+        bore = Cylinder(_v(-1.25, y, rh), rs, 1.25, _X)  # the shaft's tang, 2.5 cm into the handle
+        p.add(Shell(Cylinder(_v(-hlh, y, rh), rh, hlh, _X), bore), "ABS", _rho(rng, "ABS"))
         p.add(Cylinder(_v((ls - 2.5) / 2, y, rh), rs, (ls + 2.5) / 2, _X), "steel", _rho(rng, "steel"))
         y += rh + 0.2
     if rng.random() < 0.6:
@@ -750,8 +755,9 @@ def cutlery_set(rng: np.random.Generator) -> Thing:
     for _ in range(int(rng.integers(1, 7))):
         for kind in ("knife", "fork", "spoon") + (("teaspoon",) if rng.random() < 0.5 else ()):
             s = 0.7 if kind == "teaspoon" else 1.0
+            w = {"knife": 0.95, "fork": 1.2}.get(kind, 1.9 * s)  # half width
             rot = rotation_matrix(float(rng.choice([0.0, np.pi])), 0, 0)
-            c = _v(0, y + 1.3 * s, 0.3)
+            c = _v(0, y + w, 0.3)
             if kind == "knife":
                 parts = [Box(_v(-5, 0, 0), _v(5, 0.75, 0.22)), Box(_v(5.5, 0, 0), _v(5.5, 0.95, 0.1))]
             else:
@@ -763,7 +769,7 @@ def cutlery_set(rng: np.random.Generator) -> Thing:
                     parts.append(Ellipsoid(_v(2.8, 0, 0) * s, _v(2.8 * s, 1.9 * s, 0.12)))
             for shape in parts:
                 p.add(shape, "stainless_steel", pose=(rot, c))
-            y += 2.6 * s + 0.3
+            y += 2 * w + 0.3
     if rng.random() < 0.6:
         _box_around(rng, p, "cardboard", rng.uniform(0.15, 0.25), 0.8)
     return _thing(rng, p, "cutlery")
@@ -1049,7 +1055,7 @@ def ferrite_magnets(rng: np.random.Generator) -> Thing:
     stacks = min(-(-n // per), 6)
     for s in range(stacks):
         xy = _v((s % 3) * (2 * footprint[0] + 0.4), (s // 3) * (2 * footprint[1] + 0.4), 0)
-        for k in range(per):
+        for k in range(min(per, n - s * per)):
             z = k * (t + spacer)
             p.add(shape(xy + _v(0, 0, z + t / 2)), "ferrite", rho)
             if spacer:
@@ -1149,9 +1155,9 @@ def door_lock(rng: np.random.Generator) -> Thing:
         p.add(Box(_v(-w / 4, -h / 4, t / 2), _v(w / 4 - 0.3, 1.5, inner * 0.8)), "brass")  # lever pack
         p.add(Cylinder(_v(-w / 4, h / 4, t / 2), 0.9, inner), "Zn")  # follower
         lc = rng.uniform(3, 4)
-        c = _v(0, -h / 2 - 2.5, 0.85)
+        c = _v(0, -h / 2 - 2.5, 2.25)
         p.add(Cylinder(c, 0.85, lc, _X), "brass")
-        p.add(Box(c - _v(0, 0, 0.5), _v(lc, 0.5, 0.35)), "brass")
+        p.add(Box(c - _v(0, 0, 0.69 + 0.78), _v(lc, 0.5, 0.78)), "brass")  # fin of the euro profile
         ky = -h / 2 - 5.0
     else:
         w, h, t = rng.uniform(4, 7), rng.uniform(4, 6), rng.uniform(2, 3)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..physics.attenuation import edge_energy_kev
 from ..physics.detector import digitise
 from ..physics.materials import Material, MaterialClass
 from ..physics.observer import dprime
@@ -111,10 +112,11 @@ def render_scene(
 ) -> Rendered:
     """Render ``scene`` with ``scanner`` into a raw :class:`Scan` plus ground truth."""
     scanner = scanner.calibrated()
-    model = scanner.model
     geom = scan_geometry(scanner, scene.length_cm)
     materials, mat_of_item = _material_index(scene)
+    model = scanner.model.merged(_edges(materials))
     areal = np.zeros((len(materials), geom.n_lines, geom.n_pixels), np.float32)
+    covered = np.zeros((geom.n_lines, geom.n_pixels), bool)  # rays that cross anything
     in_mass = {i: k for k, m in enumerate(scene.masses) for i in m.items}
     # (mass index, material index) -> areal density that the mass itself contributes
     mass_areal: dict[tuple[int, int], np.ndarray] = {}
@@ -127,6 +129,7 @@ def render_scene(
             amp, size_cm = item.texture
             a = a * _texture(a.shape, amp, size_cm * 10 / scanner.pixel_mm, rng)
         areal[mat_of_item[i], cm.lines, cm.pixels] += a
+        covered[cm.lines, cm.pixels] |= a > 0
         if i in in_mass:
             key = (in_mass[i], mat_of_item[i])
             if key not in mass_areal:
@@ -135,7 +138,7 @@ def render_scene(
 
     mu = np.stack([m.mu_rho(model.energies_kev) for m in materials]) if materials else np.zeros((0, 1))
     flat = areal.reshape(len(materials), -1)
-    hit = np.flatnonzero(flat.any(axis=0)) if materials else np.zeros(0, int)
+    hit = np.flatnonzero(covered)
     c = len(model.air_signal)
     signal = np.empty((c, flat.shape[1]))
     variance = np.empty((c, flat.shape[1]))
@@ -177,14 +180,37 @@ def render_scene(
     return Rendered(scan, mask, class_map, truths)
 
 
+def _edges(materials: list[Material]) -> list[float]:
+    """Absorption edges (keV) of every element in the scene's materials."""
+    return sorted(
+        {
+            edge_energy_kev(el, name)
+            for m in materials
+            for el in m.composition
+            for name in ("K", "L1", "L2", "L3")
+            if np.isfinite(edge_energy_kev(el, name))
+        }
+    )
+
+
 def _class_map(areal: np.ndarray, materials: list[Material]) -> np.ndarray:
+    """Class of the material class that attenuates each ray most at 70 keV (AIR if nothing does)."""
     if not materials:
         return np.zeros(areal.shape[1:], np.uint8)
-    mu70 = np.array([m.mu_rho(_CLASS_ENERGY_KEV) for m in materials], np.float32)
-    contrib = areal * mu70[:, None, None]
-    classes = np.array([int(m.material_class) for m in materials], np.uint8)
-    out = classes[np.argmax(contrib, axis=0)]
-    out[contrib.sum(0) < _AIR_ATTENUATION] = MaterialClass.AIR
+    by_class: dict[int, np.ndarray] = {}
+    for a, m in zip(areal, materials, strict=True):
+        contrib = a * np.float32(m.mu_rho(_CLASS_ENERGY_KEV))
+        cls = int(m.material_class)
+        if cls in by_class:
+            by_class[cls] += contrib
+        else:
+            by_class[cls] = contrib
+    out = np.zeros(areal.shape[1:], np.uint8)
+    best = np.full(areal.shape[1:], _AIR_ATTENUATION, np.float32)
+    for cls, contrib in by_class.items():
+        better = contrib > best
+        out[better] = cls
+        np.maximum(best, contrib, out=best)
     return out
 
 
@@ -214,6 +240,5 @@ def _mass_truth(mass, footprint, own, areal, materials, mu, model) -> MassTruth:
         mass.form,
         bbox,
         int(lines.size),
-        dprime(model, background, with_obj, mu),
-        dprime(model, background, with_obj, mu, form="log"),
+        *dprime(model, background, with_obj, mu, form="both"),
     )
