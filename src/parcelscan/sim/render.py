@@ -16,7 +16,7 @@ import numpy as np
 
 from ..physics.attenuation import edge_energy_kev
 from ..physics.detector import digitise
-from ..physics.materials import Material, MaterialClass
+from ..physics.materials import Material
 from ..physics.observer import dprime
 from ..scan import Scan
 from .geometry import ScanGeometry, chord_map
