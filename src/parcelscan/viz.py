@@ -55,7 +55,7 @@ def pseudo_colour(scan: Scan, curves: RCurves | None = None) -> np.ndarray:
     smooth = [cv2.GaussianBlur(ch, (0, 0), 1.0) for ch in a]
     z = apparent_z(smooth[0], smooth[1], curves or scan_curves(scan))
     hue = np.interp(np.nan_to_num(z, nan=5.0), _Z_KNOTS, _HUE_KNOTS)
-    sat = np.clip(1.6 * (1 - np.exp(-2.5 * a_high)), 0, 0.95)
+    sat = np.clip(1.3 * (1 - np.exp(-1.8 * a_high)), 0, 0.95)
     hsv = np.stack([hue, sat, value], axis=-1).astype(np.float32)
     hsv[..., 0] *= 2  # OpenCV float HSV takes hue in degrees 0-360
     rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)

@@ -251,7 +251,7 @@ def tile_stack(
     glaze_cm = rng.uniform(0.02, 0.05)
     rho = rng.uniform(2.3, 2.45)
     tile_mass = w * tl * t * rho
-    n = int(np.clip(rng.integers(4, 17), 2, 28_000 / tile_mass))
+    n = int(np.clip(rng.integers(3, 13), 2, 28_000 / tile_mass))
     sep = rng.uniform(0.1, 0.3)
     on_edge = rng.random() < 0.3
     if on_edge:

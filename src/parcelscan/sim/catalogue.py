@@ -123,10 +123,24 @@ def _aabb_half(thing: Thing, rot: np.ndarray) -> np.ndarray:
 
 
 def _box_items(center: np.ndarray, half: np.ndarray, rng: np.random.Generator) -> list[Item]:
+    """The corrugated box and, in most parcels, loose fill (crumpled paper or foam) around the goods."""
     wall = rng.uniform(0.3, 0.7)
     board = get_material("corrugated_board")
     shell = Shell(Box(center, half), Box(center, half - wall))
-    return [Item(shell, board, float(rng.uniform(*board.density_range_g_cm3)), group="parcel box")]
+    items = [Item(shell, board, float(rng.uniform(*board.density_range_g_cm3)), group="parcel box")]
+    if rng.random() < 0.6:
+        fill = get_material(str(rng.choice(["packing_paper", "foam"])))
+        inner = half - wall - 0.05
+        items.append(
+            Item(
+                Box(center, inner),
+                fill,
+                float(rng.uniform(0.02, 0.06)),
+                group="packing fill",
+                texture=(float(rng.uniform(0.3, 0.6)), float(rng.uniform(2.0, 6.0))),
+            )
+        )
+    return items
 
 
 def build_scene(rng: np.random.Generator, config: SceneConfig, scanner: ScannerConfig) -> Scene:

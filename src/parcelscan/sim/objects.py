@@ -43,7 +43,6 @@ _X = rotation_matrix(0.0, np.pi / 2, 0.0)  # local z -> world x
 _Y = rotation_matrix(0.0, 0.0, -np.pi / 2)  # local z -> world y
 _FLIP = rotation_matrix(0.0, np.pi, 0.0)  # local z -> world -z
 _MAGNET_RHO = {"ferrite": (4.6, 5.0), "NdFeB": (7.3, 7.5)}  # sintered magnets
-_U = np.random.Generator.uniform
 Pose = tuple[np.ndarray, np.ndarray]
 
 
@@ -52,19 +51,25 @@ def _v(*xs: float) -> np.ndarray:
 
 
 class _Parts:
-    """The items of one object: all in group ``name``, each optionally posed by (rotation, offset)."""
+    """The items of one object, all in group ``name``; ``at(pose)`` gives a view that poses what it adds."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.items: list[Item] = []
+    def __init__(self, name: str, items: list[Item] | None = None, pose: Pose | None = None) -> None:
+        self.name, self.items, self.pose = name, [] if items is None else items, pose
 
-    def add(self, shape: Primitive, material: str, rho: float | None = None, texture=None, pose=None) -> None:
-        if pose is not None:
-            shape = transform(shape, *pose)
+    def at(self, rot: np.ndarray, offset: np.ndarray) -> _Parts:
+        """A view adding to the same items, each shape moved by x -> rot @ x + offset first."""
+        if self.pose is not None:
+            rot, offset = self.pose[0] @ rot, self.pose[0] @ offset + self.pose[1]
+        return _Parts(self.name, self.items, (np.asarray(rot, float), np.asarray(offset, float)))
+
+    def add(self, shape: Primitive, material: str, rho: float | None = None, texture=None) -> None:
+        """Add a solid; ``rho`` defaults to the material's nominal density."""
+        if self.pose is not None:
+            shape = transform(shape, *self.pose)
         mat = get_material(material)
-        density = mat.density_g_cm3 if rho is None else rho
+        rho = mat.density_g_cm3 if rho is None else rho
         tex = None if texture is None else (float(texture[0]), float(texture[1]))
-        self.items.append(Item(shape, mat, float(density), self.name, tex))
+        self.items.append(Item(shape, mat, float(rho), self.name, tex))
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         lo = np.min([it.shape.bounds()[0] for it in self.items], axis=0)
@@ -147,12 +152,12 @@ def _aa_cell(p: _Parts, c, rot=_I) -> None:
     c = np.asarray(c, float)
     p.add(Shell(Cylinder(c, 0.70, 2.42, rot), Cylinder(c, 0.08, 1.9, rot)), "alkaline_cell")
     p.add(Cylinder(c, 0.08, 1.9, rot), "brass")
-    p.add(Cylinder(c + rot @ _v(0, 0, 2.495), 0.25, 0.075, rot), "steel", 7.85)
+    p.add(Cylinder(c + rot @ _v(0, 0, 2.495), 0.25, 0.075, rot), "steel")
 
 
 def _cell_18650(p: _Parts, c, rot=_I) -> None:
     """18650 li-ion cell (18 x 65 mm, ~48 g): steel can around the jelly roll."""
-    p.add(_can(c, 0.9, 3.25, 0.025, rot), "steel", 7.85)
+    p.add(_can(c, 0.9, 3.25, 0.025, rot), "steel")
     p.add(Cylinder(c, 0.875, 3.225, rot), "li_ion_cell")
 
 
@@ -260,7 +265,7 @@ def _cable(rng, p: _Parts, c, length_cm: float) -> None:
     r_in = np.sqrt(r_mid**2 - v_cu / (np.pi * h))
     c = np.asarray(c, float) + _v(0, 0, h / 2)
     p.add(_tube(c, r_o, r_mid, h / 2), "PVC", _rho(rng, "PVC"))
-    p.add(_tube(c, r_mid, r_in, h / 2), "Cu", 8.9)
+    p.add(_tube(c, r_mid, r_in, h / 2), "Cu")
 
 
 def _glazed_cup(
@@ -340,11 +345,11 @@ def jeans(rng: np.random.Generator) -> Thing:
     z = 0.0
     for _ in range(n):
         z, c, rot, t = _cloth(rng, p, z, half, mass / n, ("cellulose",), rho=(0.3, 0.5), jitter=0.5)
-    zc = c + rot @ _v(0.3 * half[0], 0, t / 2 - 0.06)
-    p.add(Box(zc, _v(0.3, rng.uniform(5, 8), 0.05), rot), "brass")
+    zc, zl = c + rot @ _v(0.3 * half[0], 0, t / 2 - 0.06), rng.uniform(5, 7)
+    p.add(Box(zc, _v(0.3, zl, 0.05), rot), "brass")
+    button = str(rng.choice(["brass", "steel"]))
     p.add(
-        Cylinder(zc + rot @ _v(0, 0.6 * half[1], 0), rng.uniform(0.8, 1.0), 0.06, rot),
-        str(rng.choice(["brass", "steel"])),
+        Cylinder(zc + rot @ _v(0, zl + 1.2, 0), rng.uniform(0.8, 1.0), 0.06, rot), button, _rho(rng, button)
     )
     n_r = int(rng.integers(5, 9))
     for k, x in enumerate(np.linspace(-0.8, 0.8, n_r) * half[0]):  # pocket rivets near the edges
@@ -368,7 +373,7 @@ def shoes(rng: np.random.Generator) -> Thing:
         semi, cu = _v(0.47 * L, 0.47 * W, H), _v(0, y, t_out + t_mid + H)
         p.add(Shell(Ellipsoid(cu, semi, rot), Ellipsoid(cu, semi - wall, rot)), "polyester")
         if shank:
-            p.add(Box(_v(0, y, t_out + t_mid / 2), _v(5.0, 0.7, 0.06), rot), "steel", 7.85)
+            p.add(Box(_v(0, y, t_out + t_mid / 2), _v(5.0, 0.7, 0.06), rot), "steel")
     if rng.random() < 0.5:
         _box_around(rng, p, "cardboard", rng.uniform(0.12, 0.2), 1.0)
     return _thing(rng, p, "shoes")
@@ -451,7 +456,7 @@ def plastic_toy(rng: np.random.Generator) -> Thing:
     p.add(_hbox(_v(0, 0, z0 + H / 2), _v(L / 2, W / 2, H / 2), wall), "ABS", _rho(rng, "ABS"))
     wheel = str(rng.choice(["rubber", "ABS"]))
     for x in (-(L / 2 - rw - 0.5), L / 2 - rw - 0.5):
-        p.add(Cylinder(_v(x, 0, rw), 0.12, W / 2 + 2 * hw, _Y), "steel", 7.85)
+        p.add(Cylinder(_v(x, 0, rw), 0.12, W / 2 + 2 * hw, _Y), "steel")
         for y in (-(W / 2 + hw), W / 2 + hw):
             p.add(Cylinder(_v(x, y, rw), rw, hw, _Y), wheel, _rho(rng, wheel))
     floor, x_end = z0 + wall, L / 2 - wall
@@ -464,7 +469,7 @@ def plastic_toy(rng: np.random.Generator) -> Thing:
         _motor(rng, p, r, length, "ferrite", (_X, _v(x_end - length / 2 - 0.8, 0, floor + r + 0.02)), 0.5)
         p.add(Box(_v(0, 0, z0 + H - wall - 0.3), _v(2.0, min(1.5, W / 2 - wall - 0.1), 0.06)), "pcb")
     else:  # clockwork: a steel spring box
-        p.add(Box(_v(0, 0, floor + 0.8), _v(1.2, 1.0, 0.75)), "steel", 7.85)
+        p.add(Box(_v(0, 0, floor + 0.8), _v(1.2, 1.0, 0.75)), "steel")
     return _thing(rng, p, "toys")
 
 
@@ -488,7 +493,7 @@ def plush_toy(rng: np.random.Generator) -> Thing:
             Ellipsoid(head + _v(s * 0.35 * rh, -0.7 * rh, 0.2 * rh), _v(0.12, 0.12, 0.12) * rh), "ABS", 1.05
         )
     if rng.random() < 0.25:
-        p.add(_hbox(_v(0, 0, c), _v(2.5, 1.8, 1.0), 0.15), "ABS", 1.05)
+        p.add(_hbox(_v(0, 0, c), _v(2.5, 1.8, 1.0), 0.15), "ABS")
         for x in (-1.2, 0.0, 1.2):
             p.add(Cylinder(_v(x, 0, c - 0.5), 0.58, 0.27), "alkaline_cell")
     return _thing(rng, p, "toys")
@@ -509,8 +514,8 @@ def laptop(rng: np.random.Generator) -> Thing:
     p.add(_hbox(_v(0, 0, hb + hl / 2), _v(W / 2, D / 2, hl / 2), wl), shell, _rho(rng, shell))
     t_d = min(0.1, 0.4 * (hl - 2 * wl))
     dx, dy = W / 2 - wl - 0.3, D / 2 - wl - 0.3
-    p.add(Box(_v(0, 0, hb + wl + t_d / 2), _v(dx, dy, t_d / 2)), "glass", 2.5)
-    p.add(Box(_v(0, 0, hb + wl + 1.5 * t_d), _v(dx, dy, t_d / 2)), "ABS", 1.05)
+    p.add(Box(_v(0, 0, hb + wl + t_d / 2), _v(dx, dy, t_d / 2)), "glass")
+    p.add(Box(_v(0, 0, hb + wl + 1.5 * t_d), _v(dx, dy, t_d / 2)), "ABS")
     ix, iy, z0, z1 = W / 2 - wall, D / 2 - wall, wall, hb - wall
     # battery: 3-4 pouch cells along the front
     wc, dc, tc = rng.uniform(6, 8.5), rng.uniform(5.5, 7), min(rng.uniform(0.45, 0.65), z1 - z0 - 0.3)
@@ -518,26 +523,26 @@ def laptop(rng: np.random.Generator) -> Thing:
     yb = -iy + 0.8 + dc / 2
     for x in (np.arange(n) - (n - 1) / 2) * (wc + 0.2):
         p.add(Box(_v(x, yb, z0 + 0.05 + tc / 2), _v(wc / 2, dc / 2, tc / 2)), "li_ion_cell")
-    p.add(Box(_v(0, yb - 0.4, z1 - 0.05), _v(5.5, 3.0, 0.05)), "glass", 2.5)  # touchpad
+    p.add(Box(_v(0, yb - 0.4, z1 - 0.05), _v(5.5, 3.0, 0.05)), "glass")  # touchpad
     for s in (-1, 1):  # speakers: NdFeB magnet in a steel cup
         rm = rng.uniform(0.25, 0.4)
-        p.add(_cup(_v(s * (ix - 1.5), yb, z0 + 0.15), rm + 0.08, 0.15, 0.08, 0.05), "steel", 7.85)
-        p.add(Cylinder(_v(s * (ix - 1.5), yb, z0 + 0.2), rm, 0.1), "NdFeB", 7.45)
+        p.add(_cup(_v(s * (ix - 1.5), yb, z0 + 0.15), rm + 0.08, 0.15, 0.08, 0.05), "steel")
+        p.add(Cylinder(_v(s * (ix - 1.5), yb, z0 + 0.2), rm, 0.1), "NdFeB")
     # board, heat pipe and fin stack, fan; keyboard with steel backplate above
     rf = rng.uniform(2.5, 3.2)
     y0, y1 = yb + dc / 2 + 0.3, iy - 1.0
     x0, x1 = -ix + 0.8, ix - 2 * rf - 1.0
     p.add(Box(_v((x0 + x1) / 2, (y0 + y1) / 2, z0 + 0.25), _v((x1 - x0) / 2, (y1 - y0) / 2, 0.06)), "pcb")
     hp = rng.uniform(5, 8)
-    p.add(_hbox(_v(x1 - hp, (y0 + y1) / 2, z0 + 0.45), _v(hp, 0.35, 0.12), 0.03), "Cu", 8.9)
+    p.add(_hbox(_v(x1 - hp, (y0 + y1) / 2, z0 + 0.45), _v(hp, 0.35, 0.12), 0.03), "Cu")
     fins = _v(ix - rf - 0.6, iy - 2 * rf - 1.6, z0 + 0.4)
     p.add(Box(fins, _v(rf - 0.3, 0.5, 0.3)), "Cu", rng.uniform(1.5, 3))  # fin stack: copper and air
     fan_hl = 0.5 * (z1 - z0 - 0.3)
-    p.add(_tube(_v(ix - rf - 0.6, iy - rf - 1.1, z0 + fan_hl), rf, rf - 0.15, fan_hl), "ABS", 1.05)
+    p.add(_tube(_v(ix - rf - 0.6, iy - rf - 1.1, z0 + fan_hl), rf, rf - 0.15, fan_hl), "ABS")
     ky = rng.uniform(4.5, 5.5)
     kc = _v(0, iy - 1.0 - ky, z1 - 0.1)
-    p.add(Box(kc, _v(ix - 2.0, ky, 0.1)), "ABS", 1.05)
-    p.add(Box(kc - _v(0, 0, 0.115), _v(ix - 2.0, ky, 0.015)), "steel", 7.85)
+    p.add(Box(kc, _v(ix - 2.0, ky, 0.1)), "ABS")
+    p.add(Box(kc - _v(0, 0, 0.115), _v(ix - 2.0, ky, 0.015)), "steel")
     for s in (-1, 1):
         p.add(Box(_v(s * (ix - 1.0), iy - 0.5, z1 - 0.25), _v(0.9, 0.5, 0.25)), "Zn")  # hinges
     for _ in range(int(rng.integers(8, 13))):  # screws along the sides
@@ -547,7 +552,7 @@ def laptop(rng: np.random.Generator) -> Thing:
             if rng.random() < 0.5
             else _v(rng.uniform(-ix, ix) * 0.9, rng.choice([-1, 1]) * (iy - 0.4))
         )
-        p.add(Cylinder(_v(*xy, z0 + hs), rng.uniform(0.08, 0.1), hs), "steel", 7.85)
+        p.add(Cylinder(_v(*xy, z0 + hs), rng.uniform(0.08, 0.1), hs), "steel")
     return _thing(rng, p, "laptop computer")
 
 
@@ -563,9 +568,9 @@ def smartphone(rng: np.random.Generator) -> Thing:
     )
     iw, il, zb = W / 2 - f, L / 2 - f, -T / 2
     for z in (zb + 0.035, T / 2 - 0.035):
-        p.add(Box(_v(0, 0, z), _v(iw, il, 0.035)), "glass", 2.5)
+        p.add(Box(_v(0, 0, z), _v(iw, il, 0.035)), "glass")
     p.add(Box(_v(0, 0, T / 2 - 0.09), _v(iw - 0.1, il - 0.1, 0.02)), "polyester")  # OLED stack
-    p.add(Box(_v(0, 0, T / 2 - 0.135), _v(iw, il, 0.025)), "Al", 2.7)  # mid-frame
+    p.add(Box(_v(0, 0, T / 2 - 0.135), _v(iw, il, 0.025)), "Al")  # mid-frame
     tb, hy = min(0.5, T - 0.3), rng.uniform(3.2, 4.0)
     yb = -il + 1.6 + hy
     p.add(
@@ -576,10 +581,10 @@ def smartphone(rng: np.random.Generator) -> Thing:
     pc = _v((x0 + iw - 0.2) / 2, (y0 + il - 0.2) / 2, zb + 0.12)
     ph = _v((iw - 0.2 - x0) / 2, (il - 0.2 - y0) / 2, 0.05)
     p.add(Box(pc, ph), "pcb")
-    p.add(Box(pc + _v(0, 0, 0.06), ph - _v(0.2, 0.2, 0.04)), "steel", 7.85)  # shield can
-    p.add(Box(_v(-iw + 0.9, il - 1.0, zb + 0.29), _v(0.6, 0.6, 0.2)), "Al", 2.7)  # camera module
-    p.add(Box(_v(0, -il + 0.6, zb + 0.2), _v(0.5, 0.3, 0.08)), "NdFeB", 7.45)  # speaker magnet
-    p.add(Cylinder(_v(iw - 0.8, -il + 1.2, zb + 0.3), 0.2, 0.4, _X), "steel", 7.85)  # vibration motor
+    p.add(Box(pc + _v(0, 0, 0.06), ph - _v(0.2, 0.2, 0.04)), "steel")  # shield can
+    p.add(Box(_v(-iw + 0.9, il - 1.0, zb + 0.29), _v(0.6, 0.6, 0.2)), "Al")  # camera module
+    p.add(Box(_v(0, -il + 0.6, zb + 0.2), _v(0.5, 0.3, 0.08)), "NdFeB")  # speaker magnet
+    p.add(Cylinder(_v(iw - 0.8, -il + 1.2, zb + 0.3), 0.2, 0.4, _X), "steel")  # vibration motor
     if rng.random() < 0.3:
         _box_around(rng, p, "cardboard", rng.uniform(0.1, 0.15), 1.0)
     return _thing(rng, p, "mobile phone")
@@ -636,7 +641,7 @@ def headphones(rng: np.random.Generator) -> Thing:
     for s in (-1, 1):
         cup_c = _v(s * X, 0, 0)
         rot = rotation_matrix(0, s * np.pi / 2, 0)  # cup axis along -s x: drivers face each other
-        p.add(_can(cup_c, rc, hc, wall, rot), "ABS", 1.05)
+        p.add(_can(cup_c, rc, hc, wall, rot), "ABS")
         R = rc - wall - 1.2
         _driver(
             rng,
@@ -665,10 +670,10 @@ def headphones(rng: np.random.Generator) -> Thing:
         c = _v(Rb * np.sin(th), 0, zc + Rb * np.cos(th))
         strip = Box(c, seg * _v(1, 0.6, 0.2), rot)
         if band == "ABS":  # plastic band around a spring-steel strip
-            p.add(Shell(Box(c, seg, rot), strip), "ABS", 1.05)
-            p.add(strip, "steel", 7.85)
+            p.add(Shell(Box(c, seg, rot), strip), "ABS")
+            p.add(strip, "steel")
         else:
-            p.add(Box(c, seg * _v(1, 1, 0.4), rot), "steel", 7.85)
+            p.add(Box(c, seg * _v(1, 1, 0.4), rot), "steel")
     return _thing(rng, p, "headphones")
 
 
@@ -717,7 +722,6 @@ def hammer(rng: np.random.Generator) -> Thing:
                 rotation_matrix(0, -0.3, 0),
             ),
             "steel",
-            7.85,
         )
     handle = str(rng.choice(["wood", "GFRP"], p=[0.7, 0.3]))
     rho = _rho(rng, "wood", 0.55, 0.8) if handle == "wood" else _rho(rng, "GFRP")
@@ -839,7 +843,7 @@ def carbide_drill_bits(rng: np.random.Generator) -> Thing:
         if solid:
             p.add(Cylinder(c, r, ln / 2, _X), "WC", _rho(rng, "WC"))
         else:
-            p.add(Cylinder(c - _v(0.4, 0, 0), r, ln / 2 - 0.4, _X), "steel", 7.85)
+            p.add(Cylinder(c - _v(0.4, 0, 0), r, ln / 2 - 0.4, _X), "steel")
             p.add(Box(c + _v(ln / 2 - 0.4, 0, 0), _v(0.4, 1.05 * r, 0.3 * r)), "WC", _rho(rng, "WC"))
         y += r + 0.3
     lo, hi = p.bounds()
@@ -898,7 +902,7 @@ def drinks_cans(rng: np.random.Generator) -> Thing:
     rows = 2 if n >= 4 else 1
     for k in range(n):
         c = _v((k // rows) * (2 * r + 0.1), (k % rows) * (2 * r + 0.1), hl)
-        p.add(_can(c, r, hl, wall), "Al", 2.7)
+        p.add(_can(c, r, hl, wall), "Al")
         _filled(p, c, r, hl, wall, rng.uniform(0.93, 0.97), "water", 1.0)
     return _thing(rng, p, "soft drinks")
 
@@ -919,7 +923,7 @@ def glass_bottle(rng: np.random.Generator) -> Thing:
         p.add(Cylinder(_v(0, 0, top - 2.2), rn - wn, 2.2), "wood", _rho(rng, "wood", 0.35, 0.5))
     else:
         t, hc = 0.03, 0.8
-        p.add(_cup(_v(0, 0, top + t - hc), rn + t, hc, t, t, _FLIP), "Al", 2.7)
+        p.add(_cup(_v(0, 0, top + t - hc), rn + t, hc, t, t, _FLIP), "Al")
     return _thing(rng, p, kind)
 
 
@@ -959,7 +963,7 @@ def cosmetics(rng: np.random.Generator) -> Thing:
         content = "water" if kind == "perfume" else "cosmetic"
         _filled(p, c, r, hl, wall, rng.uniform(0.5, 0.95), content, 1.0 if content == "water" else 1.05)
         hc = rng.uniform(0.6, 1.0)
-        p.add(_cup(c + _v(0, 0, hl + hc), r, hc, 0.15, 0.15, _FLIP), "ABS", 1.05)  # screw lid
+        p.add(_cup(c + _v(0, 0, hl + hc), r, hc, 0.15, 0.15, _FLIP), "ABS")  # screw lid
         x += 2 * r + 0.5
     return _thing(rng, p, "cosmetics")
 
@@ -1023,11 +1027,11 @@ def electric_motor(rng: np.random.Generator) -> Thing:
     p.add(Box(_v(-length / 2 - 0.4, 0, r), _v(0.15, 0.3, 0.4)), "brass")  # terminals
     if rng.random() < 0.3:  # planetary gearhead on the shaft side
         lg = r * rng.uniform(0.8, 1.5)
-        p.add(_can(_v(length / 2 + 0.1 + lg / 2, 0, r), r, lg / 2, 0.15 * r, _X), "steel", 7.85)
+        p.add(_can(_v(length / 2 + 0.1 + lg / 2, 0, r), r, lg / 2, 0.15 * r, _X), "steel")
         for q in range(3):
             a = q * 2 * np.pi / 3
             gc = _v(length / 2 + 0.1 + lg / 2, 0.45 * r * np.cos(a), r + 0.45 * r * np.sin(a))
-            p.add(Cylinder(gc, 0.3 * r, 0.3 * lg, _X), "steel", 7.85)
+            p.add(Cylinder(gc, 0.3 * r, 0.3 * lg, _X), "steel")
     return _thing(rng, p, "electric motor")
 
 
@@ -1148,10 +1152,10 @@ def door_lock(rng: np.random.Generator) -> Thing:
     if rng.random() < 0.6:
         w, h, t, wall = rng.uniform(7, 9), rng.uniform(13, 17), rng.uniform(1.3, 1.7), rng.uniform(0.1, 0.15)
         p.add(_hbox(_v(0, 0, t / 2), _v(w / 2, h / 2, t / 2), wall), "steel", _rho(rng, "steel"))
-        p.add(Box(_v(w / 2 + 0.15, 0, t / 2), _v(0.15, h / 2 + 2.5, 1.25)), "steel", 7.85)  # forend
+        p.add(Box(_v(w / 2 + 0.15, 0, t / 2), _v(0.15, h / 2 + 2.5, 1.25)), "steel")  # forend
         inner = t / 2 - wall - 0.02
         p.add(Box(_v(w / 2 - 1.5, h / 4, t / 2), _v(1.4, 0.9, inner)), "brass")  # latch
-        p.add(Box(_v(w / 2 - 1.5, -h / 4, t / 2), _v(1.4, 1.0, inner)), "steel", 7.85)  # deadbolt
+        p.add(Box(_v(w / 2 - 1.5, -h / 4, t / 2), _v(1.4, 1.0, inner)), "steel")  # deadbolt
         p.add(Box(_v(-w / 4, -h / 4, t / 2), _v(w / 4 - 0.3, 1.5, inner * 0.8)), "brass")  # lever pack
         p.add(Cylinder(_v(-w / 4, h / 4, t / 2), 0.9, inner), "Zn")  # follower
         lc = rng.uniform(3, 4)
@@ -1164,8 +1168,8 @@ def door_lock(rng: np.random.Generator) -> Thing:
         p.add(Box(_v(0, 0, t / 2), _v(w / 2, h / 2, t / 2)), "brass")
         rs = rng.uniform(0.35, 0.55)
         for x in (-w / 2 + 1.0, w / 2 - 1.0):
-            p.add(Cylinder(_v(x, h / 2 + 1.5, t / 2), rs, 1.5, _Y), "steel", 7.85)
-        p.add(Box(_v(0, h / 2 + 3.0 + rs, t / 2), _v(w / 2 - 1.0 + rs, rs, rs)), "steel", 7.85)
+            p.add(Cylinder(_v(x, h / 2 + 1.5, t / 2), rs, 1.5, _Y), "steel")
+        p.add(Box(_v(0, h / 2 + 3.0 + rs, t / 2), _v(w / 2 - 1.0 + rs, rs, rs)), "steel")
         ky = -h / 2 - 1.5
     for k in range(keys):
         c = _v(k * 2.6, ky, 0.1)
@@ -1186,7 +1190,7 @@ def power_drill(rng: np.random.Generator) -> Thing:
     _motor(rng, p, rm, lm, magnet, (_X, _v(xm, 0, 0)), 0.6)
     rr, hg = rb - w - 0.15, rng.uniform(1.0, 1.5)
     xg = xm + lm / 2 + 0.8 + hg
-    p.add(_tube(_v(xg, 0, 0), rr, rr - 0.4, hg, _X), "steel", 7.85)  # ring gear
+    p.add(_tube(_v(xg, 0, 0), rr, rr - 0.4, hg, _X), "steel")  # ring gear
     for q in range(3):
         a = q * 2 * np.pi / 3
         p.add(
@@ -1197,7 +1201,6 @@ def power_drill(rng: np.random.Generator) -> Thing:
                 _X,
             ),
             "steel",
-            7.85,
         )
     x_s = xg + hg
     p.add(
@@ -1205,18 +1208,18 @@ def power_drill(rng: np.random.Generator) -> Thing:
     )  # spindle
     hc = rng.uniform(2.5, 3.5)
     xc = hlb + 0.5 + hc
-    p.add(Cylinder(_v(xc, 0, 0), 1.2, hc, _X), "steel", 7.85)
-    p.add(_tube(_v(xc, 0, 0), 1.9, 1.2, hc, _X), "ABS", 1.05)
+    p.add(Cylinder(_v(xc, 0, 0), 1.2, hc, _X), "steel")
+    p.add(_tube(_v(xc, 0, 0), 1.9, 1.2, hc, _X), "ABS")
     hh, xh = rng.uniform(9, 11), -0.2 * hlb
     hhalf = _v(2.0, 1.6, hh / 2)
-    p.add(_hbox(_v(xh, 0, -rb - hh / 2), hhalf, w), "ABS", 1.05)
-    p.add(Box(_v(xh + 0.5, 0, -rb - 1.5), _v(1.0, 0.8, 1.0)), "ABS", 1.05)  # switch
+    p.add(_hbox(_v(xh, 0, -rb - hh / 2), hhalf, w), "ABS")
+    p.add(Box(_v(xh + 0.5, 0, -rb - 1.5), _v(1.0, 0.8, 1.0)), "ABS")  # switch
     p.add(Box(_v(xh + 0.5, 0, -rb - 1.5), _v(0.5, 0.4, 0.5)), "Cu", 4.0)
     n = int(rng.choice([5, 10]))
     rows = n // 5
     ph = _v(3.25 + 0.5, 5 * 0.9 + 0.4, rows * 0.9 + 0.3) + w
     pc = _v(xh + 1.0, 0, -rb - hh - ph[2])
-    p.add(_hbox(pc, ph, w), "ABS", 1.05)
+    p.add(_hbox(pc, ph, w), "ABS")
     for k in range(n):
         _cell_18650(p, pc + _v(0, ((k % 5) - 2) * 1.8, ((k // 5) - (rows - 1) / 2) * 1.8), _X)
     return _thing(rng, p, "cordless drill")
