@@ -161,120 +161,96 @@ def _cell_18650(p: _Parts, c, rot=_I) -> None:
     p.add(Cylinder(c, 0.875, 3.225, rot), "li_ion_cell")
 
 
-def _motor(rng, p: _Parts, r: float, length: float, magnet: str, pose: Pose, shaft_out: float = 1.0) -> None:
-    """Permanent-magnet DC motor along local z (shaft out at +z): can, magnets, rotor, windings."""
-    hl = length / 2
-    wall = float(np.clip(0.045 * r, 0.04, 0.18))
-    p.add(_can(_O, r, hl, wall), "steel", _rho(rng, "steel"), pose=pose)
+def _motor(rng, p: _Parts, r: float, length: float, magnet: str, shaft_out: float = 1.0) -> None:
+    """Permanent-magnet DC motor along local z, shaft out at +z: steel can, magnet ring, laminated
+    rotor, copper end turns, steel shaft."""
+    hl, wall = length / 2, float(np.clip(0.045 * r, 0.04, 0.18))
+    p.add(_can(_O, r, hl, wall), "steel", _rho(rng, "steel"))
     r_in, h_in = r - wall, hl - wall
     t_mag = r_in * (rng.uniform(0.2, 0.28) if magnet == "ferrite" else rng.uniform(0.1, 0.16))
     mag_hl = h_in * rng.uniform(0.6, 0.75)
-    p.add(_tube(_O, r_in, r_in - t_mag, mag_hl), magnet, rng.uniform(*_MAGNET_RHO[magnet]), pose=pose)
-    r_rot = r_in - t_mag - max(0.03 * r, 0.03)
-    r_sh = max(0.08 * r, 0.1)
-    p.add(Shell(Cylinder(_O, r_rot, mag_hl), Cylinder(_O, r_sh, mag_hl)), "steel", 7.7, pose=pose)
-    ew = min(0.3 * mag_hl, 0.45 * (h_in - mag_hl))  # copper end turns either side of the stack
+    p.add(_tube(_O, r_in, r_in - t_mag, mag_hl), magnet, rng.uniform(*_MAGNET_RHO[magnet]))
+    r_rot, r_sh = r_in - t_mag - max(0.03 * r, 0.03), max(0.08 * r, 0.1)
+    p.add(Shell(Cylinder(_O, r_rot, mag_hl), Cylinder(_O, r_sh, mag_hl)), "steel", 7.7)
+    ew = min(0.3 * mag_hl, 0.45 * (h_in - mag_hl))  # end turns either side of the stack
     for s in (-1, 1):
-        p.add(
-            _tube(_v(0, 0, s * (mag_hl + ew)), 0.9 * r_rot, 1.5 * r_sh, ew),
-            "Cu",
-            rng.uniform(4, 6),
-            pose=pose,
-        )
+        p.add(_tube(_v(0, 0, s * (mag_hl + ew)), 0.9 * r_rot, 1.5 * r_sh, ew), "Cu", rng.uniform(4, 6))
     z0, z1 = -hl - 0.2, hl + shaft_out
-    p.add(Cylinder(_v(0, 0, (z0 + z1) / 2), r_sh, (z1 - z0) / 2), "steel", 7.85, pose=pose)
+    p.add(Cylinder(_v(0, 0, (z0 + z1) / 2), r_sh, (z1 - z0) / 2), "steel")
 
 
-def _driver(
-    rng, p: _Parts, radius: float, magnet: str, pose: Pose, cone: str = "paper", frame: str = "steel"
-):
-    """Loudspeaker driver of cone radius ``radius`` along local z, magnet at z = 0, cone opening to +z.
+def _driver(rng, p: _Parts, R: float, magnet: str, cone: str = "paper", frame: str = "steel") -> float:
+    """Loudspeaker driver of cone radius ``R`` along local z, magnet at z = 0, cone opening to +z.
 
     Ferrite: ring magnet between a back plate with pole piece and a top plate. NdFeB: disc magnet in
     a steel cup under a top plate. The copper voice coil sits in the gap; the cone is a stepped
-    frustum of thin annuli; rubber surround, frame rim and (for big drivers) four ribs.
-    Returns the height (cm) of the driver.
+    frustum of thin annuli; rubber surround, frame rim and (R >= 3 cm) four ribs. Returns the height.
     """
-    R = radius
     if magnet == "ferrite":
         r_m = R * rng.uniform(0.45, 0.6)
         r_hole, h_m = r_m * rng.uniform(0.42, 0.5), R * rng.uniform(0.12, 0.18)
         t_bp, t_tp = max(0.06 * R, 0.1), max(0.05 * R, 0.08)
         r_p, gap = r_hole * rng.uniform(0.55, 0.7), max(0.012 * R, 0.05)
-        p.add(Cylinder(_v(0, 0, t_bp / 2), r_m, t_bp / 2), "steel", 7.85, pose=pose)
-        p.add(
-            _tube(_v(0, 0, t_bp + h_m / 2), r_m, r_hole, h_m / 2), "ferrite", rng.uniform(4.6, 5.0), pose=pose
-        )
         z_top = t_bp + h_m + t_tp
-        p.add(_tube(_v(0, 0, z_top - t_tp / 2), r_m, r_p + gap, t_tp / 2), "steel", 7.85, pose=pose)
-        p.add(Cylinder(_v(0, 0, (t_bp + z_top) / 2), r_p, (z_top - t_bp) / 2), "steel", 7.85, pose=pose)
+        p.add(Cylinder(_v(0, 0, t_bp / 2), r_m, t_bp / 2), "steel")
+        p.add(_tube(_v(0, 0, t_bp + h_m / 2), r_m, r_hole, h_m / 2), "ferrite", rng.uniform(4.6, 5.0))
+        p.add(_tube(_v(0, 0, z_top - t_tp / 2), r_m, r_p + gap, t_tp / 2), "steel")
+        p.add(Cylinder(_v(0, 0, (t_bp + z_top) / 2), r_p, (z_top - t_bp) / 2), "steel")  # pole piece
     else:
         r_m, wall = R * rng.uniform(0.2, 0.3), max(0.05 * R, 0.06)
         gap, h_m, t_tp = max(0.015 * R, 0.05), R * rng.uniform(0.07, 0.12), max(0.04 * R, 0.06)
-        z_top = wall + h_m + t_tp
-        p.add(_cup(_v(0, 0, z_top / 2), r_m, z_top / 2, wall, wall), "steel", 7.85, pose=pose)
-        r_p = r_m - wall - gap
-        p.add(Cylinder(_v(0, 0, wall + h_m / 2), r_p, h_m / 2), "NdFeB", rng.uniform(7.3, 7.5), pose=pose)
-        p.add(Cylinder(_v(0, 0, z_top - t_tp / 2), r_p, t_tp / 2), "steel", 7.85, pose=pose)
+        z_top, r_p = wall + h_m + t_tp, r_m - wall - gap
+        p.add(_cup(_v(0, 0, z_top / 2), r_m, z_top / 2, wall, wall), "steel")
+        p.add(Cylinder(_v(0, 0, wall + h_m / 2), r_p, h_m / 2), "NdFeB", rng.uniform(7.3, 7.5))
+        p.add(Cylinder(_v(0, 0, z_top - t_tp / 2), r_p, t_tp / 2), "steel")
     coil_top = z_top + max(0.06 * R, 0.1)
     z_c = (z_top - t_tp + coil_top) / 2
-    p.add(
-        _tube(_v(0, 0, z_c), r_p + 0.8 * gap, r_p + 0.2 * gap, coil_top - z_c),
-        "Cu",
-        rng.uniform(4, 7),
-        pose=pose,
-    )
+    p.add(_tube(_v(0, 0, z_c), r_p + 0.8 * gap, r_p + 0.2 * gap, coil_top - z_c), "Cu", rng.uniform(4, 7))
     r_a, depth, k = r_p + gap, R * rng.uniform(0.25, 0.4), 5
     t = rng.uniform(0.04, 0.08) if cone == "paper" else rng.uniform(0.01, 0.02)
     rho_cone = _rho(rng, cone, 0.7, 1.0) if cone == "paper" else _rho(rng, cone)
     for j in range(k):
         r0, r1 = r_a + j * (R - r_a) / k, r_a + (j + 1) * (R - r_a) / k
-        p.add(_tube(_v(0, 0, coil_top + (j + 0.5) * depth / k), r1, r0, t / 2), cone, rho_cone, pose=pose)
-    p.add(Cylinder(_v(0, 0, coil_top + depth / k), r_a + 0.2, t / 2), cone, rho_cone, pose=pose)  # dust cap
+        p.add(_tube(_v(0, 0, coil_top + (j + 0.5) * depth / k), r1, r0, t / 2), cone, rho_cone)
+    p.add(Cylinder(_v(0, 0, coil_top + depth / k), r_a + 0.2, t / 2), cone, rho_cone)  # dust cap
     z1, w_s, w_r, t_r = coil_top + depth, max(0.06 * R, 0.15), max(0.06 * R, 0.2), max(0.015 * R, 0.08)
-    p.add(_tube(_v(0, 0, z1), R + w_s, R, t_r / 2), "rubber", _rho(rng, "rubber"), pose=pose)
-    p.add(_tube(_v(0, 0, z1), R + w_s + w_r, R + w_s, t_r / 2), frame, _rho(rng, frame), pose=pose)
-    if R >= 3:
-        r_mot = r_m + 0.1
-        dr, dz = R + w_s - r_mot, z1 - z_top
-        length, pitch, yaw0 = float(np.hypot(dr, dz)), -float(np.arctan2(dz, dr)), rng.uniform(0, np.pi / 2)
+    p.add(_tube(_v(0, 0, z1), R + w_s, R, t_r / 2), "rubber", _rho(rng, "rubber"))
+    p.add(_tube(_v(0, 0, z1), R + w_s + w_r, R + w_s, t_r / 2), frame, _rho(rng, frame))
+    if R >= 3:  # basket ribs from the magnet to the rim
+        r0, yaw0 = r_m + 0.1, rng.uniform(0, np.pi / 2)
+        dr, dz = R + w_s - r0, z1 - z_top
         for q in range(4):
-            rz = rotation_matrix(yaw0 + q * np.pi / 2, 0, 0)
-            rot = rotation_matrix(yaw0 + q * np.pi / 2, pitch, 0)
-            c = rz @ _v((r_mot + R + w_s) / 2, 0, (z_top + z1) / 2)
-            p.add(Box(c, _v(length / 2, 0.08 * R + 0.3, t_r / 2), rot), frame, _rho(rng, frame), pose=pose)
+            yaw = yaw0 + q * np.pi / 2
+            c = rotation_matrix(yaw, 0, 0) @ _v((r0 + R + w_s) / 2, 0, (z_top + z1) / 2)
+            rot = rotation_matrix(yaw, -np.arctan2(dz, dr), 0)
+            p.add(Box(c, _v(np.hypot(dr, dz) / 2, 0.08 * R + 0.3, t_r / 2), rot), frame, _rho(rng, frame))
     return z1 + t_r / 2
 
 
 def _transformer(rng, p: _Parts, s: float, core: str, c) -> None:
-    """E-core transformer of scale ``s`` cm at ``c``: copper winding round the centre leg of a core."""
-    c = np.asarray(c, float)
-    rho_core = rng.uniform(4.6, 5.0) if core == "ferrite" else 7.65 if core == "Fe" else _rho(rng, core)
+    """E-I transformer of scale ``s`` cm at ``c``: copper winding round the centre leg of its core."""
+    c, rho = np.asarray(c, float), (rng.uniform(4.6, 5.0) if core == "ferrite" else 7.7)
     p.add(_tube(c, 0.45 * s, 0.2 * s, 0.3 * s), "Cu", rng.uniform(5, 7))
-    p.add(Cylinder(c, 0.18 * s, 0.3 * s), core, rho_core)
-    for sz in (-1, 1):
-        p.add(Box(c + _v(0, 0, sz * 0.38 * s), _v(0.66 * s, 0.25 * s, 0.08 * s)), core, rho_core)
-        p.add(Box(c + _v(sz * 0.56 * s, 0, 0), _v(0.1 * s, 0.25 * s, 0.3 * s)), core, rho_core)
+    p.add(Cylinder(c, 0.18 * s, 0.3 * s), core, rho)
+    for q in (-1, 1):
+        p.add(Box(c + _v(0, 0, q * 0.38 * s), _v(0.66, 0.25, 0.08) * s), core, rho)
+        p.add(Box(c + _v(q * 0.56 * s, 0, 0), _v(0.1, 0.25, 0.3) * s), core, rho)
 
 
 def _cable(rng, p: _Parts, c, length_cm: float) -> None:
-    """A coiled mains or USB cable: a PVC annulus with a copper annulus inside, of the cable's volumes."""
+    """A coiled cable: a PVC annulus around a copper one, holding the cable's volumes of each."""
     r_o, h = rng.uniform(4, 7), rng.uniform(1.0, 2.0)
-    v_pvc, v_cu = length_cm * np.pi * 0.2**2, length_cm * 2 * np.pi * 0.045**2
-    r_mid = np.sqrt(r_o**2 - v_pvc / (np.pi * h))
-    r_in = np.sqrt(r_mid**2 - v_cu / (np.pi * h))
+    r_mid = np.sqrt(r_o**2 - length_cm * 0.2**2 / h)  # 4 mm cable
+    r_in = np.sqrt(r_mid**2 - length_cm * 2 * 0.045**2 / h)  # two 0.9 mm conductors
     c = np.asarray(c, float) + _v(0, 0, h / 2)
     p.add(_tube(c, r_o, r_mid, h / 2), "PVC", _rho(rng, "PVC"))
     p.add(_tube(c, r_mid, r_in, h / 2), "Cu")
 
 
-def _glazed_cup(
-    rng, p: _Parts, c, r: float, hl: float, wall: float, base: float, glaze: str, g: float
-) -> None:
-    """Porcelain cup or bowl (open at +z) glazed outside, inside and on the inner base."""
+def _glazed_cup(rng, p: _Parts, c, r: float, hl: float, wall: float, base: float, glaze: str, g: float):
+    """Porcelain cup or bowl (open at +z) glazed outside, inside and on the inner floor."""
     c = np.asarray(c, float)
-    rho = _rho(rng, "porcelain")
-    p.add(_cup(c, r, hl, wall, base), "porcelain", rho)
+    p.add(_cup(c, r, hl, wall, base), "porcelain", _rho(rng, "porcelain"))
     p.add(_tube(c, r + g, r, hl), glaze)
     r_i, z_floor = r - wall, c[2] - hl + base
     p.add(Cylinder(_v(c[0], c[1], z_floor + g / 2), r_i, g / 2), glaze)
@@ -282,10 +258,18 @@ def _glazed_cup(
     p.add(_tube(_v(c[0], c[1], z_floor + g + inner_hl), r_i, r_i - g, inner_hl), glaze)
 
 
+def _filled(p: _Parts, c, r: float, hl: float, wall: float, fill: float, material: str, texture=None):
+    """Contents filling ``fill`` of the cavity of an upright closed can centred at c, from its floor."""
+    h = fill * 2 * (hl - wall)
+    p.add(
+        Cylinder(np.asarray(c, float) + _v(0, 0, h / 2 - hl + wall), r - wall, h / 2), material, None, texture
+    )
+
+
 def _powder(rng, p: _Parts, material: str, mass_g: float, rho: float) -> None:
     """Powder in a screw-top jar (60 %: HDPE or glass, filled 70-95 %) or a sealed bag lying flat.
 
-    Same container model as ``carriers.powder_container``, so that genuine and mis-declared powders
+    The container model of ``carriers.powder_container``, so that genuine and mis-declared powders
     differ only in what is inside.
     """
     volume = mass_g / rho
@@ -293,10 +277,8 @@ def _powder(rng, p: _Parts, material: str, mass_g: float, rho: float) -> None:
         fill = rng.uniform(0.7, 0.95)
         r = (volume / (2 * np.pi * rng.uniform(1.0, 1.8) * fill)) ** (1 / 3)
         h = volume / (np.pi * r**2)
-        wall = rng.uniform(0.15, 0.35)
-        H = h / fill
-        jar = str(rng.choice(["polyethylene", "glass"]))
-        p.add(_can(_O, r + wall, H / 2 + wall, wall), jar, get_material(jar).density_g_cm3)
+        wall, H = rng.uniform(0.15, 0.35), h / fill
+        p.add(_can(_O, r + wall, H / 2 + wall, wall), str(rng.choice(["polyethylene", "glass"])))
         p.add(Cylinder(_v(0, 0, -H / 2 + h / 2), r, h / 2), material, rho, (0.05, 2.0))
     else:
         semi = np.sort(rng.uniform([0.6, 1.0, 0.25], [1.0, 1.0, 0.5]))[::-1]
@@ -311,22 +293,28 @@ def _powder_thing(rng, name: str, material: str, mass_range_g, rho_range, descri
     return _thing(rng, p, description, net_g=p.items[-1].mass_g)
 
 
+def _row(n: int, pitch: float) -> np.ndarray:
+    """n positions ``pitch`` apart, centred on 0."""
+    return (np.arange(n) - (n - 1) / 2) * pitch
+
+
 # ----------------------------------------------------------------------------------------------
-# clothing
+# clothing, books, toys
 
 
 def garment_stack(rng: np.random.Generator) -> Thing:
-    """2-5 folded garments, sometimes with a zip or metal buttons."""
-    p = _Parts("garment stack")
-    z = 0.0
+    """2-5 folded garments, sometimes with a zip or a row of buttons."""
+    p, z = _Parts("garment stack"), 0.0
     for _ in range(int(rng.integers(2, 6))):
         half = _v(rng.uniform(14, 18), rng.uniform(10, 14))
         z, c, rot, t = _cloth(rng, p, z, half, rng.uniform(120, 500), FIBRE_MATERIALS)
         if rng.random() < 0.3:  # zip
-            zl = rng.uniform(6, 12)
             zc = c + rot @ _v(rng.uniform(-0.5, 0.5) * half[0], 0, 0)
-            p.add(Box(zc, _v(0.3, zl, min(0.05, t / 2)), rot), str(rng.choice(["brass", "steel"])))
-        if rng.random() < 0.3:  # a row of buttons
+            p.add(
+                Box(zc, _v(0.3, rng.uniform(6, 12), min(0.05, t / 2)), rot),
+                str(rng.choice(["brass", "steel"])),
+            )
+        if rng.random() < 0.3:  # buttons
             mat = str(rng.choice(["ABS", "brass", "steel"], p=[0.6, 0.2, 0.2]))
             rb, x = rng.uniform(0.5, 0.8), rng.uniform(-0.5, 0.5) * half[0]
             for y in np.linspace(-0.7, 0.7, int(rng.integers(4, 8))) * half[1]:
@@ -335,14 +323,13 @@ def garment_stack(rng: np.random.Generator) -> Thing:
 
 
 def jeans(rng: np.random.Generator) -> Thing:
-    """A pair of folded denim jeans with brass rivets, zip and button."""
-    p = _Parts("jeans")
+    """A pair of folded denim jeans with a brass zip, a metal button and pocket rivets."""
+    p, z = _Parts("jeans"), 0.0
     half, mass, n = (
         _v(rng.uniform(15, 18), rng.uniform(12, 15)),
         rng.uniform(550, 900),
         int(rng.integers(2, 4)),
     )
-    z = 0.0
     for _ in range(n):
         z, c, rot, t = _cloth(rng, p, z, half, mass / n, ("cellulose",), rho=(0.3, 0.5), jitter=0.5)
     zc, zl = c + rot @ _v(0.3 * half[0], 0, t / 2 - 0.06), rng.uniform(5, 7)
@@ -351,8 +338,7 @@ def jeans(rng: np.random.Generator) -> Thing:
     p.add(
         Cylinder(zc + rot @ _v(0, zl + 1.2, 0), rng.uniform(0.8, 1.0), 0.06, rot), button, _rho(rng, button)
     )
-    n_r = int(rng.integers(5, 9))
-    for k, x in enumerate(np.linspace(-0.8, 0.8, n_r) * half[0]):  # pocket rivets near the edges
+    for k, x in enumerate(np.linspace(-0.8, 0.8, int(rng.integers(5, 9))) * half[0]):
         pos = c + rot @ _v(x + rng.uniform(-0.5, 0.5), (-1) ** k * 0.85 * half[1], t / 2 - 0.06)
         p.add(Cylinder(pos, rng.uniform(0.3, 0.45), 0.06, rot), "brass")
     return _thing(rng, p, "clothing")
@@ -364,16 +350,14 @@ def shoes(rng: np.random.Generator) -> Thing:
     L, W, H = rng.uniform(25, 31), rng.uniform(8.5, 10.5), rng.uniform(4.5, 6)
     t_out, t_mid, wall = rng.uniform(0.4, 0.6), rng.uniform(0.6, 1.2), rng.uniform(0.15, 0.25)
     shank = rng.random() < 0.3
-    for y in (-W / 2 - 0.5, W / 2 + 0.5):
-        rot = rotation_matrix(float(rng.choice([0.0, np.pi])) + rng.normal(0, 0.05), 0, 0)
-        p.add(Box(_v(0, y, t_out / 2), _v(L / 2, W / 2, t_out / 2), rot), "rubber", _rho(rng, "rubber"))
-        p.add(
-            Box(_v(0, y, t_out + t_mid / 2), _v(L / 2, W / 2, t_mid / 2), rot), "foam", rng.uniform(0.12, 0.2)
-        )
-        semi, cu = _v(0.47 * L, 0.47 * W, H), _v(0, y, t_out + t_mid + H)
-        p.add(Shell(Ellipsoid(cu, semi, rot), Ellipsoid(cu, semi - wall, rot)), "polyester")
+    for y in (-W / 2 - 0.8, W / 2 + 0.8):
+        q = p.at(rotation_matrix(float(rng.choice([0.0, np.pi])) + rng.normal(0, 0.05), 0, 0), _v(0, y, 0))
+        q.add(Box(_v(0, 0, t_out / 2), _v(L / 2, W / 2, t_out / 2)), "rubber", _rho(rng, "rubber"))
+        q.add(Box(_v(0, 0, t_out + t_mid / 2), _v(L / 2, W / 2, t_mid / 2)), "foam", rng.uniform(0.12, 0.2))
+        semi, cu = _v(0.47 * L, 0.47 * W, H), _v(0, 0, t_out + t_mid + H)
+        q.add(Shell(Ellipsoid(cu, semi), Ellipsoid(cu, semi - wall)), "polyester")  # leather-like upper
         if shank:
-            p.add(Box(_v(0, y, t_out + t_mid / 2), _v(5.0, 0.7, 0.06), rot), "steel")
+            q.add(Box(_v(0, 0, t_out + t_mid / 2), _v(5.0, 0.7, 0.06)), "steel")
     if rng.random() < 0.5:
         _box_around(rng, p, "cardboard", rng.uniform(0.12, 0.2), 1.0)
     return _thing(rng, p, "shoes")
@@ -381,43 +365,27 @@ def shoes(rng: np.random.Generator) -> Thing:
 
 def towel(rng: np.random.Generator) -> Thing:
     """1-3 folded cotton towels."""
-    p = _Parts("towel")
-    half, z = _v(rng.uniform(15, 20), rng.uniform(12, 16)), 0.0
+    p, z = _Parts("towel"), 0.0
+    half = _v(rng.uniform(15, 20), rng.uniform(12, 16))
     for _ in range(int(rng.integers(1, 4))):
         z = _cloth(rng, p, z, half, rng.uniform(250, 800), ("cellulose",), rho=(0.12, 0.3), jitter=0.5)[0]
     return _thing(rng, p, "towels")
 
 
-# ----------------------------------------------------------------------------------------------
-# books and paper
-
-
 def book(rng: np.random.Generator) -> Thing:
-    """1-3 books stacked: a paper block in hard (cardboard boards) or soft covers."""
-    p = _Parts("book")
-    z = 0.0
+    """1-3 stacked books: a paper block in hard (cardboard boards) or soft covers, with a spine."""
+    p, z = _Parts("book"), 0.0
     for _ in range(int(rng.choice([1, 1, 2, 3]))):
-        w = rng.uniform(12, 21)
-        hx, hy, t = w / 2, w * rng.uniform(1.35, 1.5) / 2, rng.uniform(0.8, 4.0)
-        rot = rotation_matrix(rng.normal(0, 0.1), 0, 0)
-        c = _v(*rng.normal(0, 1.0, 2), 0)
-        board = rng.uniform(0.2, 0.3) if rng.random() < 0.4 else 0.03
-        cover = _rho(rng, "cardboard")
-        for zc in (z + board / 2, z + board + t + board / 2):
-            p.add(Box(c + _v(0, 0, zc), _v(hx + 0.3, hy + 0.3, board / 2), rot), "cardboard", cover)
+        w, t = rng.uniform(12, 21), rng.uniform(0.8, 4.0)
+        hx, hy = w / 2, w * rng.uniform(1.35, 1.5) / 2
+        board, cover = (rng.uniform(0.2, 0.3) if rng.random() < 0.4 else 0.03), _rho(rng, "cardboard")
+        q = p.at(rotation_matrix(rng.normal(0, 0.1), 0, 0), _v(*rng.normal(0, 1.0, 2), z))
+        for zc in (board / 2, board + t + board / 2):
+            q.add(Box(_v(0, 0, zc), _v(hx + 0.3, hy + 0.3, board / 2)), "cardboard", cover)
         tex = (rng.uniform(0.05, 0.12), rng.uniform(2, 4))
-        p.add(
-            Box(c + _v(0, 0, z + board + t / 2), _v(hx, hy, t / 2), rot),
-            "paper",
-            _rho(rng, "paper", 0.7, 1.0),
-            tex,
-        )
-        p.add(
-            Box(
-                c + rot @ _v(-hx - 0.3 - board / 2, 0, 0) + _v(0, 0, z + board + t / 2),
-                _v(board / 2, hy + 0.3, t / 2),
-                rot,
-            ),
+        q.add(Box(_v(0, 0, board + t / 2), _v(hx, hy, t / 2)), "paper", _rho(rng, "paper", 0.7, 1.0), tex)
+        q.add(
+            Box(_v(-hx - 0.3 - board / 2, 0, board + t / 2), _v(board / 2, hy + 0.3, t / 2)),
             "cardboard",
             cover,
         )
@@ -427,28 +395,20 @@ def book(rng: np.random.Generator) -> Thing:
 
 def magazine_stack(rng: np.random.Generator) -> Thing:
     """3-10 magazines of coated paper, stacked a little askew."""
-    p = _Parts("magazine stack")
-    half, z = _v(rng.uniform(10, 11.5), rng.uniform(14, 15)), 0.0
+    p, z = _Parts("magazine stack"), 0.0
+    half = _v(rng.uniform(10, 11.5), rng.uniform(14, 15))
     for _ in range(int(rng.integers(3, 11))):
-        t = rng.uniform(0.2, 0.7)
-        rot = rotation_matrix(rng.normal(0, 0.12), 0, 0)
+        t, rot = rng.uniform(0.2, 0.7), rotation_matrix(rng.normal(0, 0.12), 0, 0)
         tex = (rng.uniform(0.05, 0.15), rng.uniform(2, 5))
-        p.add(
-            Box(_v(*rng.normal(0, 1.0, 2), z + t / 2), _v(*half, t / 2), rot),
-            "paper",
-            _rho(rng, "paper", 0.9),
-            tex,
-        )
+        box = Box(_v(*rng.normal(0, 1.0, 2), z + t / 2), _v(*half, t / 2), rot)
+        p.add(box, "paper", _rho(rng, "paper", 0.9), tex)
         z += t
     return _thing(rng, p, "magazines")
 
 
-# ----------------------------------------------------------------------------------------------
-# toys
-
-
 def plastic_toy(rng: np.random.Generator) -> Thing:
-    """A toy car: ABS body on wheels and steel axles, with AA cells, a small motor and a board."""
+    """A toy car: ABS body over steel axles and wheels, holding AA cells, a small motor and a board,
+    or a clockwork spring."""
     p = _Parts("plastic toy")
     L, W, H = rng.uniform(12, 26), rng.uniform(6, 12), rng.uniform(4, 9)
     wall, rw, hw = rng.uniform(0.15, 0.25), rng.uniform(1.5, 3.0), rng.uniform(0.6, 1.2)
@@ -461,38 +421,30 @@ def plastic_toy(rng: np.random.Generator) -> Thing:
             p.add(Cylinder(_v(x, y, rw), rw, hw, _Y), wheel, _rho(rng, wheel))
     floor, x_end = z0 + wall, L / 2 - wall
     if rng.random() < 0.7:
-        n = min(int(rng.integers(2, 5)), int((W - 2 * wall) // 1.5))
-        for y in (np.arange(n) - (n - 1) / 2) * 1.5:
+        for y in _row(min(int(rng.integers(2, 5)), int((W - 2 * wall) // 1.5)), 1.5):
             _aa_cell(p, _v(-x_end + 2.7, y, floor + 0.75), _X)
-        length = rng.uniform(2.4, 3.2)
-        r = min(rng.uniform(1.0, 1.3), (H - 2 * wall) / 2 - 0.05)
-        _motor(rng, p, r, length, "ferrite", (_X, _v(x_end - length / 2 - 0.8, 0, floor + r + 0.02)), 0.5)
+        length, r = rng.uniform(2.4, 3.2), min(rng.uniform(1.0, 1.3), (H - 2 * wall) / 2 - 0.05)
+        _motor(rng, p.at(_X, _v(x_end - length / 2 - 0.8, 0, floor + r + 0.02)), r, length, "ferrite", 0.5)
         p.add(Box(_v(0, 0, z0 + H - wall - 0.3), _v(2.0, min(1.5, W / 2 - wall - 0.1), 0.06)), "pcb")
-    else:  # clockwork: a steel spring box
+    else:
         p.add(Box(_v(0, 0, floor + 0.8), _v(1.2, 1.0, 0.75)), "steel")
     return _thing(rng, p, "toys")
 
 
 def plush_toy(rng: np.random.Generator) -> Thing:
-    """A soft toy: polyester fibre-filled body, head and limbs, plastic eyes, sometimes a voice box."""
+    """A soft toy: fibre-filled polyester body, head and limbs, plastic eyes, sometimes a voice box."""
     p = _Parts("plush toy")
     a, b, c = rng.uniform(5, 14), rng.uniform(4, 11), rng.uniform(6, 16)
-    rh = rng.uniform(0.6, 0.9) * max(a, b)
-    tex = (rng.uniform(0.2, 0.4), rng.uniform(1.5, 4))
-    rho = rng.uniform(0.02, 0.06)
-    p.add(Ellipsoid(_v(0, 0, c), _v(a, b, c)), "polyester", rho, tex)
+    rh, la = rng.uniform(0.6, 0.9) * max(a, b), rng.uniform(0.4, 0.7) * c
+    tex, rho = (rng.uniform(0.2, 0.4), rng.uniform(1.5, 4)), rng.uniform(0.02, 0.06)
     head = _v(0, 0, 2 * c + rh)
+    p.add(Ellipsoid(_v(0, 0, c), _v(a, b, c)), "polyester", rho, tex)
     p.add(Ellipsoid(head, _v(rh, 0.9 * rh, rh)), "polyester", rho, tex)
-    la = rng.uniform(0.4, 0.7) * c
     for s in (-1, 1):
-        p.add(Ellipsoid(_v(s * (a + la), 0, 1.3 * c), _v(la, 0.35 * la, 0.35 * la)), "polyester", rho, tex)
-        p.add(
-            Ellipsoid(_v(s * a / 2, b + la, 0.35 * la), _v(0.35 * la, la, 0.35 * la)), "polyester", rho, tex
-        )
-        p.add(
-            Ellipsoid(head + _v(s * 0.35 * rh, -0.7 * rh, 0.2 * rh), _v(0.12, 0.12, 0.12) * rh), "ABS", 1.05
-        )
-    if rng.random() < 0.25:
+        p.add(Ellipsoid(_v(s * (a + la), 0, 1.3 * c), _v(1, 0.35, 0.35) * la), "polyester", rho, tex)
+        p.add(Ellipsoid(_v(s * a / 2, b + la, 0.35 * la), _v(0.35, 1, 0.35) * la), "polyester", rho, tex)
+        p.add(Ellipsoid(head + _v(0.35 * s, -0.7, 0.2) * rh, _v(0.12, 0.12, 0.12) * rh), "ABS")  # eye
+    if rng.random() < 0.25:  # voice box with three button cells
         p.add(_hbox(_v(0, 0, c), _v(2.5, 1.8, 1.0), 0.15), "ABS")
         for x in (-1.2, 0.0, 1.2):
             p.add(Cylinder(_v(x, 0, c - 0.5), 0.58, 0.27), "alkaline_cell")
@@ -507,76 +459,62 @@ def laptop(rng: np.random.Generator) -> Thing:
     """A closed laptop: Al or ABS base and lid, display, battery, board, heat pipe, speakers, screws."""
     p = _Parts("laptop")
     W, D, hb, hl = rng.uniform(30, 36), rng.uniform(21, 25), rng.uniform(1.4, 2.0), rng.uniform(0.55, 0.8)
-    metal = rng.random() < 0.5
-    shell, wall = ("Al", rng.uniform(0.08, 0.12)) if metal else ("ABS", rng.uniform(0.12, 0.18))
-    p.add(_hbox(_v(0, 0, hb / 2), _v(W / 2, D / 2, hb / 2), wall), shell, _rho(rng, shell))
+    shell, wall = ("Al", rng.uniform(0.08, 0.12)) if rng.random() < 0.5 else ("ABS", rng.uniform(0.12, 0.18))
     wl = 0.8 * wall
+    p.add(_hbox(_v(0, 0, hb / 2), _v(W / 2, D / 2, hb / 2), wall), shell, _rho(rng, shell))
     p.add(_hbox(_v(0, 0, hb + hl / 2), _v(W / 2, D / 2, hl / 2), wl), shell, _rho(rng, shell))
-    t_d = min(0.1, 0.4 * (hl - 2 * wl))
-    dx, dy = W / 2 - wl - 0.3, D / 2 - wl - 0.3
-    p.add(Box(_v(0, 0, hb + wl + t_d / 2), _v(dx, dy, t_d / 2)), "glass")
+    t_d, dx, dy = min(0.1, 0.4 * (hl - 2 * wl)), W / 2 - wl - 0.3, D / 2 - wl - 0.3
+    p.add(Box(_v(0, 0, hb + wl + t_d / 2), _v(dx, dy, t_d / 2)), "glass")  # display glass and backlight
     p.add(Box(_v(0, 0, hb + wl + 1.5 * t_d), _v(dx, dy, t_d / 2)), "ABS")
     ix, iy, z0, z1 = W / 2 - wall, D / 2 - wall, wall, hb - wall
-    # battery: 3-4 pouch cells along the front
     wc, dc, tc = rng.uniform(6, 8.5), rng.uniform(5.5, 7), min(rng.uniform(0.45, 0.65), z1 - z0 - 0.3)
-    n = min(int(rng.integers(3, 5)), int((2 * ix - 6) // (wc + 0.2)))
     yb = -iy + 0.8 + dc / 2
-    for x in (np.arange(n) - (n - 1) / 2) * (wc + 0.2):
-        p.add(Box(_v(x, yb, z0 + 0.05 + tc / 2), _v(wc / 2, dc / 2, tc / 2)), "li_ion_cell")
+    for x in _row(min(int(rng.integers(3, 5)), int((2 * ix - 6) // (wc + 0.2))), wc + 0.2):
+        p.add(Box(_v(x, yb, z0 + 0.05 + tc / 2), _v(wc / 2, dc / 2, tc / 2)), "li_ion_cell")  # pouch cells
     p.add(Box(_v(0, yb - 0.4, z1 - 0.05), _v(5.5, 3.0, 0.05)), "glass")  # touchpad
     for s in (-1, 1):  # speakers: NdFeB magnet in a steel cup
         rm = rng.uniform(0.25, 0.4)
         p.add(_cup(_v(s * (ix - 1.5), yb, z0 + 0.15), rm + 0.08, 0.15, 0.08, 0.05), "steel")
         p.add(Cylinder(_v(s * (ix - 1.5), yb, z0 + 0.2), rm, 0.1), "NdFeB")
-    # board, heat pipe and fin stack, fan; keyboard with steel backplate above
-    rf = rng.uniform(2.5, 3.2)
-    y0, y1 = yb + dc / 2 + 0.3, iy - 1.0
-    x0, x1 = -ix + 0.8, ix - 2 * rf - 1.0
+    rf, hp = rng.uniform(2.5, 3.2), rng.uniform(5, 8)
+    x0, x1, y0, y1 = -ix + 0.8, ix - 2 * rf - 1.0, yb + dc / 2 + 0.3, iy - 1.0
     p.add(Box(_v((x0 + x1) / 2, (y0 + y1) / 2, z0 + 0.25), _v((x1 - x0) / 2, (y1 - y0) / 2, 0.06)), "pcb")
-    hp = rng.uniform(5, 8)
-    p.add(_hbox(_v(x1 - hp, (y0 + y1) / 2, z0 + 0.45), _v(hp, 0.35, 0.12), 0.03), "Cu")
-    fins = _v(ix - rf - 0.6, iy - 2 * rf - 1.6, z0 + 0.4)
-    p.add(Box(fins, _v(rf - 0.3, 0.5, 0.3)), "Cu", rng.uniform(1.5, 3))  # fin stack: copper and air
+    p.add(_hbox(_v(x1 - hp, (y0 + y1) / 2, z0 + 0.45), _v(hp, 0.35, 0.12), 0.03), "Cu")  # heat pipe
+    p.add(
+        Box(_v(ix - rf - 0.6, iy - 2 * rf - 1.6, z0 + 0.4), _v(rf - 0.3, 0.5, 0.3)), "Cu", rng.uniform(1.5, 3)
+    )
     fan_hl = 0.5 * (z1 - z0 - 0.3)
     p.add(_tube(_v(ix - rf - 0.6, iy - rf - 1.1, z0 + fan_hl), rf, rf - 0.15, fan_hl), "ABS")
     ky = rng.uniform(4.5, 5.5)
     kc = _v(0, iy - 1.0 - ky, z1 - 0.1)
-    p.add(Box(kc, _v(ix - 2.0, ky, 0.1)), "ABS")
+    p.add(Box(kc, _v(ix - 2.0, ky, 0.1)), "ABS")  # keyboard on a steel plate
     p.add(Box(kc - _v(0, 0, 0.115), _v(ix - 2.0, ky, 0.015)), "steel")
     for s in (-1, 1):
         p.add(Box(_v(s * (ix - 1.0), iy - 0.5, z1 - 0.25), _v(0.9, 0.5, 0.25)), "Zn")  # hinges
     for _ in range(int(rng.integers(8, 13))):  # screws along the sides
-        hs = rng.uniform(0.12, 0.2)
-        xy = (
-            _v(rng.choice([-1, 1]) * (ix - 0.4), rng.uniform(-iy, iy) * 0.9)
-            if rng.random() < 0.5
-            else _v(rng.uniform(-ix, ix) * 0.9, rng.choice([-1, 1]) * (iy - 0.4))
-        )
+        hs, side = rng.uniform(0.12, 0.2), rng.choice([-1, 1])
+        if rng.random() < 0.5:
+            xy = _v(side * (ix - 0.4), rng.uniform(-iy, iy) * 0.9)
+        else:
+            xy = _v(rng.uniform(-ix, ix) * 0.9, side * (iy - 0.4))
         p.add(Cylinder(_v(*xy, z0 + hs), rng.uniform(0.08, 0.1), hs), "steel")
     return _thing(rng, p, "laptop computer")
 
 
 def smartphone(rng: np.random.Generator) -> Thing:
-    """A smartphone: metal frame, glass front and back, pouch battery, board, camera, tiny magnets."""
+    """A smartphone: metal frame, glass front and back, pouch battery, board, camera, tiny magnet."""
     p = _Parts("smartphone")
     W, L, T = rng.uniform(6.8, 7.8), rng.uniform(14.3, 16.5), rng.uniform(0.75, 0.95)
     frame, f = str(rng.choice(["Al", "stainless_steel"], p=[0.75, 0.25])), rng.uniform(0.08, 0.12)
-    p.add(
-        Shell(Box(_O, _v(W / 2, L / 2, T / 2)), Box(_O, _v(W / 2 - f, L / 2 - f, T / 2))),
-        frame,
-        _rho(rng, frame),
-    )
     iw, il, zb = W / 2 - f, L / 2 - f, -T / 2
+    p.add(Shell(Box(_O, _v(W / 2, L / 2, T / 2)), Box(_O, _v(iw, il, T / 2))), frame, _rho(rng, frame))
     for z in (zb + 0.035, T / 2 - 0.035):
         p.add(Box(_v(0, 0, z), _v(iw, il, 0.035)), "glass")
     p.add(Box(_v(0, 0, T / 2 - 0.09), _v(iw - 0.1, il - 0.1, 0.02)), "polyester")  # OLED stack
     p.add(Box(_v(0, 0, T / 2 - 0.135), _v(iw, il, 0.025)), "Al")  # mid-frame
-    tb, hy = min(0.5, T - 0.3), rng.uniform(3.2, 4.0)
+    tb, hx, hy = min(0.5, T - 0.3), min(rng.uniform(2.7, 3.2), iw - 0.3), rng.uniform(3.2, 4.0)
     yb = -il + 1.6 + hy
-    p.add(
-        Box(_v(0, yb, zb + 0.09 + tb / 2), _v(min(rng.uniform(2.7, 3.2), iw - 0.3), hy, tb / 2)),
-        "li_ion_cell",
-    )
+    p.add(Box(_v(0, yb, zb + 0.09 + tb / 2), _v(hx, hy, tb / 2)), "li_ion_cell")
     y0, x0 = yb + hy + 0.2, -iw + 2.0
     pc = _v((x0 + iw - 0.2) / 2, (y0 + il - 0.2) / 2, zb + 0.12)
     ph = _v((iw - 0.2 - x0) / 2, (il - 0.2 - y0) / 2, 0.05)
@@ -593,87 +531,74 @@ def smartphone(rng: np.random.Generator) -> Thing:
 def power_bank(rng: np.random.Generator) -> Thing:
     """A power bank: 18650 cells (or a pouch cell) and a board in an ABS or Al housing."""
     p = _Parts("power bank")
-    n, layers = int(rng.integers(2, 5)), int(rng.integers(1, 3))
-    shell = str(rng.choice(["ABS", "Al"], p=[0.7, 0.3]))
+    n, layers, shell = (
+        int(rng.integers(2, 5)),
+        int(rng.integers(1, 3)),
+        str(rng.choice(["ABS", "Al"], p=[0.7, 0.3])),
+    )
     wall = rng.uniform(0.15, 0.25) if shell == "ABS" else rng.uniform(0.08, 0.12)
     half = _v(3.25 + 0.9, n * 0.9 + 0.15, layers * 0.9 + 0.1) + wall
     p.add(_hbox(_O, half, wall), shell, _rho(rng, shell))
     if rng.random() < 0.75:
-        for y in (np.arange(n) - (n - 1) / 2) * 1.8:
-            for z in (np.arange(layers) - (layers - 1) / 2) * 1.8:
+        for y in _row(n, 1.8):
+            for z in _row(layers, 1.8):
                 _cell_18650(p, _v(-0.75, y, z), _X)
     else:
         p.add(Box(_v(-0.75, 0, 0), _v(3.25, n * 0.9, layers * 0.8)), "li_ion_cell")
-    p.add(
-        Box(_v(half[0] - wall - 0.7, 0, 0), _v(0.06, half[1] - wall - 0.2, half[2] - wall - 0.1), _I), "pcb"
-    )
+    p.add(Box(_v(half[0] - wall - 0.7, 0, 0), _v(0.06, half[1] - wall - 0.2, half[2] - wall - 0.1)), "pcb")
     return _thing(rng, p, "power bank")
 
 
 def charger(rng: np.random.Generator) -> Thing:
-    """A phone charger (ferrite), a laptop adapter (ferrite, cables) or a mains transformer (iron)."""
+    """A phone charger (ferrite core), a laptop adapter (ferrite, cables) or a mains transformer
+    (steel laminations, cable)."""
     p = _Parts("charger")
     kind = str(rng.choice(["phone", "laptop", "mains"], p=[0.45, 0.35, 0.2]))
-    s = {"phone": rng.uniform(1.3, 1.7), "laptop": rng.uniform(2.3, 3.0), "mains": rng.uniform(4.0, 5.5)}[
-        kind
-    ]
-    half = _v(0.66 * s + 0.9, 0.45 * s + 0.6, 0.38 * s + 0.7) * _v(1.6 if kind == "laptop" else 1.0, 1, 1)
+    s = rng.uniform(*{"phone": (1.3, 1.7), "laptop": (2.3, 3.0), "mains": (4.0, 5.5)}[kind])
+    half = _v(0.66 * s + 0.9, 0.45 * s + 0.6, 0.46 * s + 0.6) * _v(1.6 if kind == "laptop" else 1.0, 1, 1)
     wall = rng.uniform(0.15, 0.25)
     p.add(_hbox(_O, half, wall), "ABS", _rho(rng, "ABS"))
-    core = "ferrite" if kind != "mains" else "steel"
-    _transformer(rng, p, s, core, _v(half[0] - wall - 0.7 * s - 0.05, 0, 0.0))
+    _transformer(
+        rng, p, s, "steel" if kind == "mains" else "ferrite", _v(half[0] - wall - 0.7 * s - 0.05, 0, 0)
+    )
     p.add(Box(_v(0, 0, -half[2] + wall + 0.15), half - _v(wall + 0.2, wall + 0.2, half[2] - 0.07)), "pcb")
     if kind != "laptop":  # plug pins through the bottom
         for x in (-0.95, 0.95):
             p.add(Cylinder(_v(x * min(1, half[0] - 0.4), 0, -half[2] - 0.9), 0.24, 0.95), "brass")
     if kind != "phone":
         _cable(rng, p, _v(0, 0, half[2] + 0.5), rng.uniform(100, 180))
-    desc = {"phone": "phone charger", "laptop": "laptop power adapter", "mains": "power transformer"}[kind]
-    return _thing(rng, p, desc)
+    return _thing(
+        rng, p, {"phone": "phone charger", "laptop": "laptop power adapter"}.get(kind, "transformer")
+    )
 
 
 def headphones(rng: np.random.Generator) -> Thing:
-    """Over-ear headphones: ABS cups with NdFeB drivers, foam cushions, a sprung steel headband."""
+    """Over-ear headphones: ABS cups with 40-50 mm NdFeB drivers, foam cushions, a sprung headband."""
     p = _Parts("headphones")
-    rc, hc, wall = rng.uniform(4.0, 5.0), rng.uniform(1.2, 1.8), rng.uniform(0.18, 0.25)
-    X = rng.uniform(7.5, 9.0)
-    band = str(rng.choice(["ABS", "steel"]))
+    rc, hc, wall = rng.uniform(4.0, 5.0), rng.uniform(1.3, 1.8), rng.uniform(0.18, 0.25)
+    X, wireless = rng.uniform(7.5, 9), rng.random() < 0.5
     for s in (-1, 1):
-        cup_c = _v(s * X, 0, 0)
-        rot = rotation_matrix(0, s * np.pi / 2, 0)  # cup axis along -s x: drivers face each other
-        p.add(_can(cup_c, rc, hc, wall, rot), "ABS")
-        R = rc - wall - 1.2
-        _driver(
-            rng,
-            p,
-            R,
-            "NdFeB",
-            (rotation_matrix(0, -s * np.pi / 2, 0), cup_c + _v(s * (hc - wall - 0.02), 0, 0)),
-            "polyester",
-            "ABS",
-        )
-        cush = rng.uniform(0.8, 1.2)
-        p.add(
-            _tube(cup_c - _v(s * (hc + cush), 0, 0), rc, 0.55 * rc, cush, _X),
-            "foam",
-            rng.uniform(0.04, 0.1),
-            (0.15, 1.0),
-        )
-        if s > 0 and rng.random() < 0.5:  # wireless: battery and board in one cup
-            p.add(Box(cup_c + _v(-0.3, 0, -rc / 2), _v(0.3, 1.5, 1.2)), "li_ion_cell")
+        cup, cush, rim = _v(s * X, 0, 0), rng.uniform(0.8, 1.2), rc - wall
+        p.add(_can(cup, rc, hc, wall, _X), "ABS")
+        facing = p.at(rotation_matrix(0, -s * np.pi / 2, 0), cup + _v(s * (hc - wall - 0.02), 0, 0))
+        _driver(rng, facing, rng.uniform(2.0, 2.5), "NdFeB", "polyester", "ABS")  # drivers face each other
+        cushion = _tube(cup - _v(s * (hc + cush), 0, 0), rc, 0.55 * rc, cush, _X)
+        p.add(cushion, "foam", rng.uniform(0.04, 0.1), (0.15, 1))
+        if wireless and s > 0:  # a pouch cell beside the driver
+            p.add(Box(cup - _v(0, 0, rim - 0.5), _v(0.8, 0.9, 0.25)), "li_ion_cell")
     th_e, n = rng.uniform(np.radians(60), np.radians(75)), 9
     Rb = X / np.sin(th_e)
     seg = _v(Rb * th_e / (n - 1) * 1.02, 1.6, 0.25)
     zc = rc + seg[0] + 0.3 - Rb * np.cos(th_e)  # the band's ends stand just above the cups
+    steel_band = rng.random() < 0.5
     for th in np.linspace(-th_e, th_e, n):
-        rot = rotation_matrix(0, th, 0)
-        c = _v(Rb * np.sin(th), 0, zc + Rb * np.cos(th))
+        rot, c = rotation_matrix(0, th, 0), _v(Rb * np.sin(th), 0, zc + Rb * np.cos(th))
         strip = Box(c, seg * _v(1, 0.6, 0.2), rot)
-        if band == "ABS":  # plastic band around a spring-steel strip
+        if steel_band:
+            p.add(Box(c, seg * _v(1, 1, 0.4), rot), "steel")
+        else:  # plastic band around a spring-steel strip
             p.add(Shell(Box(c, seg, rot), strip), "ABS")
             p.add(strip, "steel")
-        else:
-            p.add(Box(c, seg * _v(1, 1, 0.4), rot), "steel")
     return _thing(rng, p, "headphones")
 
 
@@ -683,22 +608,19 @@ def headphones(rng: np.random.Generator) -> Thing:
 
 def wrench(rng: np.random.Generator) -> Thing:
     """1-3 combination spanners (ring and open end) lying side by side."""
-    p = _Parts("wrench")
-    y = 0.0
+    p, y = _Parts("wrench"), 0.0
     for size_mm in np.sort(rng.uniform(8, 24, int(rng.integers(1, 4)))):
         L, w, t = 7 + 0.8 * size_mm, 0.6 + 0.06 * size_mm, 0.3 + 0.02 * size_mm
-        r_i = size_mm / 20 * 1.1
-        r_o = r_i + 0.35 + 0.02 * size_mm
+        r_i = 0.055 * size_mm
+        r_o, wp = r_i + 0.35 + 0.02 * size_mm, 0.2 + 0.01 * size_mm
         y += r_o + 0.3
-        p.add(Box(_v(0, y, t / 2), _v(L / 2, w / 2, t / 2)), "steel", _rho(rng, "steel"))
-        p.add(_tube(_v(L / 2 + r_o, y, t / 2), r_o, r_i, t / 2), "steel", _rho(rng, "steel"))
-        p.add(Box(_v(-L / 2 - 0.3, y, t / 2), _v(0.3, r_o, t / 2)), "steel", _rho(rng, "steel"))
-        wp = (r_o - r_i) / 2 + 0.05
+        q, rho = p.at(_I, _v(0, y, t / 2)), _rho(rng, "steel")
+        q.add(Box(_O, _v(L / 2, w / 2, t / 2)), "steel", rho)
+        q.add(_tube(_v(L / 2 + r_o, 0, 0), r_o, r_i, t / 2), "steel", rho)  # ring end
+        q.add(Box(_v(-L / 2 - 0.3, 0, 0), _v(0.3, r_o, t / 2)), "steel", rho)  # open end: jaw root, jaws
         for s in (-1, 1):
-            p.add(
-                Box(_v(-L / 2 - 0.6 - 0.8 * r_i, y + s * (r_i + wp), t / 2), _v(0.8 * r_i, wp, t / 2)),
-                "steel",
-                7.85,
+            q.add(
+                Box(_v(-L / 2 - 0.6 - 0.8 * r_i, s * (r_i + wp), 0), _v(0.8 * r_i, wp, t / 2)), "steel", rho
             )
         y += r_o + 0.3
     return _thing(rng, p, "tools")
@@ -707,34 +629,25 @@ def wrench(rng: np.random.Generator) -> Thing:
 def hammer(rng: np.random.Generator) -> Thing:
     """A claw hammer: steel head (eye block, face, claws) on a wood or fibreglass handle."""
     p = _Parts("hammer")
-    k, hh = rng.uniform(0.8, 1.15), rng.uniform(28, 33)
-    rh, r_face, lf = 1.3 * k, 1.4 * k, 5.0 * k
-    eye = _v(1.4, 1.2, 1.7) * k
-    zc = hh + eye[2]
-    p.add(Box(_v(0, 0, zc), eye), "steel", _rho(rng, "steel"))
-    p.add(Cylinder(_v(eye[0] + lf / 2, 0, zc), r_face, lf / 2, _X), "steel", _rho(rng, "steel"))
-    lc = rng.uniform(5, 7) * k
+    k, hh, lc = rng.uniform(0.8, 1.15), rng.uniform(28, 33), rng.uniform(5, 7)
+    eye, rho = _v(1.4, 1.2, 1.7) * k, _rho(rng, "steel")
+    q = p.at(_I, _v(0, 0, hh + eye[2]))
+    q.add(Box(_O, eye), "steel", rho)
+    q.add(Cylinder(_v(eye[0] + 2.5 * k, 0, 0), 1.4 * k, 2.5 * k, _X), "steel", rho)
     for s in (-1, 1):
-        p.add(
-            Box(
-                _v(-eye[0] - lc / 2 + 0.2, s * 0.45 * k, zc - 0.5 * k),
-                _v(lc / 2, 0.35 * k, 0.5 * k),
-                rotation_matrix(0, -0.3, 0),
-            ),
-            "steel",
-        )
-    handle = str(rng.choice(["wood", "GFRP"], p=[0.7, 0.3]))
-    rho = _rho(rng, "wood", 0.55, 0.8) if handle == "wood" else _rho(rng, "GFRP")
-    p.add(Cylinder(_v(0, 0, hh / 2), rh if handle == "wood" else 0.8 * rh, hh / 2), handle, rho)
-    if handle == "GFRP":
-        p.add(_tube(_v(0, 0, 6), rh, 0.8 * rh, 6), "rubber", _rho(rng, "rubber"))
+        claw_c = _v(-eye[0] - lc * k / 2 + 0.2, s * 0.45 * k, -0.5 * k)
+        q.add(Box(claw_c, _v(lc / 2, 0.35, 0.5) * k, rotation_matrix(0, -0.3, 0)), "steel", rho)
+    if rng.random() < 0.7:
+        p.add(Cylinder(_v(0, 0, hh / 2), 1.3 * k, hh / 2), "wood", _rho(rng, "wood", 0.55, 0.8))
+    else:  # fibreglass handle with a rubber grip
+        p.add(Cylinder(_v(0, 0, hh / 2), 1.05 * k, hh / 2), "GFRP", _rho(rng, "GFRP"))
+        p.add(_tube(_v(0, 0, 6), 1.3 * k, 1.05 * k, 6), "rubber", _rho(rng, "rubber"))
     return _thing(rng, p, "tools")
 
 
 def screwdriver_set(rng: np.random.Generator) -> Thing:
     """4-8 screwdrivers (plastic handles, steel shafts) side by side, often in a plastic case."""
-    p = _Parts("screwdriver set")
-    y = 0.0
+    p, y = _Parts("screwdriver set"), 0.0
     for _ in range(int(rng.integers(4, 9))):
         rh, hlh, rs, ls = (
             rng.uniform(1.0, 1.8),
@@ -743,9 +656,10 @@ def screwdriver_set(rng: np.random.Generator) -> Thing:
             rng.uniform(5, 20),
         )
         y += rh + 0.2
-        bore = Cylinder(_v(-1.25, y, rh), rs, 1.25, _X)  # the shaft's tang, 2.5 cm into the handle
-        p.add(Shell(Cylinder(_v(-hlh, y, rh), rh, hlh, _X), bore), "ABS", _rho(rng, "ABS"))
-        p.add(Cylinder(_v((ls - 2.5) / 2, y, rh), rs, (ls + 2.5) / 2, _X), "steel", _rho(rng, "steel"))
+        q = p.at(_X, _v(0, y, rh))  # axis along x, tip at +x
+        bore = Cylinder(_v(0, 0, -1.25), rs, 1.25)  # the shaft's tang, 2.5 cm into the handle
+        q.add(Shell(Cylinder(_v(0, 0, -hlh), rh, hlh), bore), "ABS", _rho(rng, "ABS"))
+        q.add(Cylinder(_v(0, 0, (ls - 2.5) / 2), rs, (ls + 2.5) / 2), "steel", _rho(rng, "steel"))
         y += rh + 0.2
     if rng.random() < 0.6:
         _box_around(rng, p, "ABS", rng.uniform(0.2, 0.3), 0.5)
@@ -754,25 +668,22 @@ def screwdriver_set(rng: np.random.Generator) -> Thing:
 
 def cutlery_set(rng: np.random.Generator) -> Thing:
     """Stainless-steel knives, forks and spoons for 1-6 people, laid out in a box or bundled."""
-    p = _Parts("cutlery set")
-    y = 0.0
+    p, y = _Parts("cutlery set"), 0.0
     for _ in range(int(rng.integers(1, 7))):
         for kind in ("knife", "fork", "spoon") + (("teaspoon",) if rng.random() < 0.5 else ()):
             s = 0.7 if kind == "teaspoon" else 1.0
             w = {"knife": 0.95, "fork": 1.2}.get(kind, 1.9 * s)  # half width
-            rot = rotation_matrix(float(rng.choice([0.0, np.pi])), 0, 0)
-            c = _v(0, y + w, 0.3)
+            q = p.at(rotation_matrix(float(rng.choice([0.0, np.pi])), 0, 0), _v(0, y + w, 0.3))
             if kind == "knife":
                 parts = [Box(_v(-5, 0, 0), _v(5, 0.75, 0.22)), Box(_v(5.5, 0, 0), _v(5.5, 0.95, 0.1))]
+            elif kind == "fork":
+                parts = [Box(_v(-5.5, 0, 0), _v(5.5, 0.6, 0.12)), Box(_v(2, 0, 0), _v(2, 1.2, 0.1))]
+                parts += [Box(_v(5.8, yt, 0), _v(1.8, 0.12, 0.1)) for yt in (-0.9, -0.3, 0.3, 0.9)]
             else:
                 parts = [Box(_v(-5.5, 0, 0) * s, _v(5.5 * s, 0.6 * s, 0.12))]
-                if kind == "fork":
-                    parts.append(Box(_v(2, 0, 0), _v(2, 1.2, 0.1)))
-                    parts += [Box(_v(5.8, yt, 0), _v(1.8, 0.12, 0.1)) for yt in (-0.9, -0.3, 0.3, 0.9)]
-                else:
-                    parts.append(Ellipsoid(_v(2.8, 0, 0) * s, _v(2.8 * s, 1.9 * s, 0.12)))
+                parts.append(Ellipsoid(_v(2.8, 0, 0) * s, _v(2.8 * s, 1.9 * s, 0.12)))
             for shape in parts:
-                p.add(shape, "stainless_steel", pose=(rot, c))
+                q.add(shape, "stainless_steel")
             y += 2 * w + 0.3
     if rng.random() < 0.6:
         _box_around(rng, p, "cardboard", rng.uniform(0.15, 0.25), 0.8)
@@ -781,45 +692,45 @@ def cutlery_set(rng: np.random.Generator) -> Thing:
 
 def bolts_and_nuts(rng: np.random.Generator) -> Thing:
     """A plastic bag of steel bolts, nuts and washers of one size, lying in a loose heap."""
-    p = _Parts("bolts and nuts")
+    p, placed = _Parts("bolts and nuts"), []
     d = float(rng.choice([0.4, 0.5, 0.6, 0.8, 1.0, 1.2]))
     n = int(rng.integers(8, 51 if d <= 0.6 else 31))
-    placed: list[tuple[np.ndarray, float]] = []
     side = np.sqrt(n) * 3.2 * d
     for _ in range(n):
         kind = str(rng.choice(["bolt", "nut", "washer"], p=[0.5, 0.35, 0.15]))
-        if kind == "bolt":
+        if kind == "bolt":  # hexagon head (drawn round) and shank
             ln = d * rng.uniform(2.5, 8)
             parts = [
                 Cylinder(_v(0, 0, ln / 2 + 0.35 * d), 0.9 * d, 0.35 * d),
                 Cylinder(_v(0, 0, -0.35 * d), d / 2, ln / 2),
             ]
             rad = np.hypot(0.9 * d, ln / 2 + 0.7 * d)
-        elif kind == "nut":
-            parts, rad = [_tube(_O, 0.9 * d, d / 2, 0.4 * d)], 1.0 * d
         else:
-            parts, rad = [_tube(_O, d, 0.53 * d, 0.08 * d + 0.03)], 1.0 * d
+            parts = [
+                _tube(_O, 0.9 * d, d / 2, 0.4 * d)
+                if kind == "nut"
+                else _tube(_O, d, 0.53 * d, 0.08 * d + 0.03)
+            ]
+            rad = d
         layer = 0
-        for attempt in range(60):
+        for attempt in range(60):  # rejection sampling of non-touching bounding spheres
             pos = _v(*rng.uniform(-side / 2, side / 2, 2), rad * (1 + 2 * layer))
-            if all(np.linalg.norm(pos - q) >= rad + rq for q, rq in placed):
+            if all(np.linalg.norm(pos - c) >= rad + rc for c, rc in placed):
                 break
             layer += attempt % 20 == 19
         placed.append((pos, rad))
-        rot = random_rotation(rng)
+        q = p.at(random_rotation(rng), pos)
         for shape in parts:
-            p.add(shape, "steel", 7.85, pose=(rot, pos))
+            q.add(shape, "steel")
     _box_around(rng, p, "polyethylene", 0.008, 0.3)
     return _thing(rng, p, "bolts and nuts")
 
 
 def solder_reel(rng: np.random.Generator) -> Thing:
-    """A reel of tin-lead solder wire on a plastic spool, lying flat."""
+    """A reel of tin-lead solder wire (100 g-1 kg) on a plastic spool, lying flat."""
     p = _Parts("solder reel")
-    mass = rng.uniform(100, 1000)
-    r_hub, h = rng.uniform(1.5, 2.5), rng.uniform(2.5, 4.0)
-    r_o = np.sqrt(r_hub**2 + mass / 8.4 / (np.pi * h))
-    spool = str(rng.choice(["ABS", "polyethylene"]))
+    r_hub, h, spool = rng.uniform(1.5, 2.5), rng.uniform(2.5, 4.0), str(rng.choice(["ABS", "polyethylene"]))
+    r_o = np.sqrt(r_hub**2 + rng.uniform(100, 1000) / 8.4 / (np.pi * h))
     p.add(_tube(_v(0, 0, h / 2), r_hub, r_hub - 0.2, h / 2), spool, _rho(rng, spool))
     p.add(_tube(_v(0, 0, h / 2), r_o, r_hub, h / 2), "solder")
     tf = rng.uniform(0.15, 0.25)
@@ -829,17 +740,14 @@ def solder_reel(rng: np.random.Generator) -> Thing:
 
 
 def carbide_drill_bits(rng: np.random.Generator) -> Thing:
-    """Solid tungsten-carbide or carbide-tipped drill bits in a plastic case."""
-    p = _Parts("carbide drill bits")
+    """Solid tungsten-carbide bits (2-8 mm) or carbide-tipped masonry bits in a plastic case."""
+    p, y, floor = _Parts("carbide drill bits"), 0.0, 0.6
     solid = rng.random() < 0.5
     sizes = np.sort(rng.choice(np.arange(2, 13), size=int(rng.integers(5, 11)), replace=False)) / 10  # cm
-    if solid:
-        sizes = sizes[sizes <= 0.8]
-    y, case_z = 0.0, 0.6
-    for dia in sizes:
+    for dia in sizes[sizes <= 0.8] if solid else sizes:
         r, ln = dia / 2, 5 + 8 * dia
         y += r + 0.3
-        c = _v(0, y, case_z + r)
+        c = _v(0, y, floor + r)
         if solid:
             p.add(Cylinder(c, r, ln / 2, _X), "WC", _rho(rng, "WC"))
         else:
@@ -847,30 +755,13 @@ def carbide_drill_bits(rng: np.random.Generator) -> Thing:
             p.add(Box(c + _v(ln / 2 - 0.4, 0, 0), _v(0.4, 1.05 * r, 0.3 * r)), "WC", _rho(rng, "WC"))
         y += r + 0.3
     lo, hi = p.bounds()
-    p.add(
-        Box(_v((lo[0] + hi[0]) / 2, y / 2, case_z / 2), _v((hi[0] - lo[0]) / 2, y / 2, case_z / 2)),
-        "ABS",
-        1.05,
-    )
+    p.add(Box(_v((lo[0] + hi[0]) / 2, y / 2, floor / 2), _v((hi[0] - lo[0]) / 2, y / 2, floor / 2)), "ABS")
     _box_around(rng, p, "ABS", rng.uniform(0.15, 0.25), 0.3)
     return _thing(rng, p, "drill bits")
 
 
 # ----------------------------------------------------------------------------------------------
 # containers
-
-
-def _filled(
-    p: _Parts, c, r: float, hl: float, wall: float, fill: float, material: str, rho: float, texture=None
-):
-    """Contents filling ``fill`` of the cavity of a closed can centred at c (upright), from its floor."""
-    h = fill * 2 * (hl - wall)
-    p.add(
-        Cylinder(np.asarray(c, float) + _v(0, 0, -(hl - wall) + h / 2), r - wall, h / 2),
-        material,
-        rho,
-        texture,
-    )
 
 
 def food_can(rng: np.random.Generator) -> Thing:
@@ -881,15 +772,7 @@ def food_can(rng: np.random.Generator) -> Thing:
         c = _v(k * (2 * r + 0.2), 0, hl)
         p.add(_can(c, r, hl, wall), "steel", _rho(rng, "steel"))
         _filled(
-            p,
-            c,
-            r,
-            hl,
-            wall,
-            rng.uniform(0.85, 0.97),
-            "water",
-            1.0,
-            (rng.uniform(0.05, 0.15), rng.uniform(1, 3)),
+            p, c, r, hl, wall, rng.uniform(0.85, 0.97), "water", (rng.uniform(0.05, 0.15), rng.uniform(1, 3))
         )
     return _thing(rng, p, "canned food")
 
@@ -903,7 +786,7 @@ def drinks_cans(rng: np.random.Generator) -> Thing:
     for k in range(n):
         c = _v((k // rows) * (2 * r + 0.1), (k % rows) * (2 * r + 0.1), hl)
         p.add(_can(c, r, hl, wall), "Al")
-        _filled(p, c, r, hl, wall, rng.uniform(0.93, 0.97), "water", 1.0)
+        _filled(p, c, r, hl, wall, rng.uniform(0.93, 0.97), "water")
     return _thing(rng, p, "soft drinks")
 
 
@@ -911,19 +794,23 @@ def glass_bottle(rng: np.random.Generator) -> Thing:
     """A glass bottle of wine, beer or spirits with its liquid and a cork or a metal cap."""
     p = _Parts("glass bottle")
     kind = str(rng.choice(["wine", "beer", "spirits"]))
-    r, hb = {"wine": (3.7, 20.0), "beer": (3.0, 14.0), "spirits": (4.0, 16.0)}[kind]
-    r, hb = r * rng.uniform(0.93, 1.07), hb * rng.uniform(0.93, 1.07)
-    wall, rn, ln = rng.uniform(0.25, 0.45), rng.uniform(1.3, 1.6), rng.uniform(6, 9)
+    r, hb = _v(*{"wine": (3.7, 20.0), "beer": (3.0, 14.0), "spirits": (4.0, 16.0)}[kind]) * rng.uniform(
+        0.93, 1.07, 2
+    )
+    wall, rn, ln, wn = (
+        rng.uniform(0.25, 0.45),
+        rng.uniform(1.3, 1.6),
+        rng.uniform(6, 9),
+        rng.uniform(0.25, 0.35),
+    )
     p.add(_can(_v(0, 0, hb / 2), r, hb / 2, wall), "glass", _rho(rng, "glass"))
-    _filled(p, _v(0, 0, hb / 2), r, hb / 2, wall, rng.uniform(0.85, 0.97), "water", 1.0)
-    wn = rng.uniform(0.25, 0.35)
+    _filled(p, _v(0, 0, hb / 2), r, hb / 2, wall, rng.uniform(0.85, 0.97), "water")
     p.add(_tube(_v(0, 0, hb + ln / 2), rn, rn - wn, ln / 2), "glass", _rho(rng, "glass"))
     top = hb + ln
     if kind == "wine" and rng.random() < 0.6:
-        p.add(Cylinder(_v(0, 0, top - 2.2), rn - wn, 2.2), "wood", _rho(rng, "wood", 0.35, 0.5))
-    else:
-        t, hc = 0.03, 0.8
-        p.add(_cup(_v(0, 0, top + t - hc), rn + t, hc, t, t, _FLIP), "Al")
+        p.add(Cylinder(_v(0, 0, top - 2.2), rn - wn, 2.2), "wood", _rho(rng, "wood", 0.35, 0.5))  # cork
+    else:  # aluminium cap over the neck
+        p.add(_cup(_v(0, 0, top + 0.03 - 0.8), rn + 0.03, 0.8, 0.03, 0.03, _FLIP), "Al")
     return _thing(rng, p, kind)
 
 
@@ -934,36 +821,30 @@ def pet_bottle(rng: np.random.Generator) -> Thing:
     for k in range(int(rng.integers(1, 3))):
         c = _v(k * (2 * r + 0.3), 0, hl)
         p.add(_can(c, r, hl, wall), "polyester")
-        _filled(p, c, r, hl, wall, rng.uniform(0.85, 0.98), "water", 1.0)
-        p.add(_tube(c + _v(0, 0, hl + 1.0), 1.3, 1.2, 1.0), "polyester")
-        p.add(_cup(c + _v(0, 0, hl + 2.12 - 0.8), 1.45, 0.8, 0.12, 0.12, _FLIP), "polyethylene", 0.95)
+        _filled(p, c, r, hl, wall, rng.uniform(0.85, 0.98), "water")
+        p.add(_tube(c + _v(0, 0, hl + 1.0), 1.3, 1.2, 1.0), "polyester")  # neck
+        p.add(_cup(c + _v(0, 0, hl + 1.32), 1.45, 0.8, 0.12, 0.12, _FLIP), "polyethylene")
     return _thing(rng, p, "mineral water")
 
 
 def cosmetics(rng: np.random.Generator) -> Thing:
-    """1-5 cosmetics: thick-walled cream jars, squeeze tubes and perfume bottles, side by side."""
-    p = _Parts("cosmetics")
-    x = 0.0
+    """1-5 cosmetics side by side: thick-walled cream jars, squeeze tubes, perfume bottles."""
+    p, x = _Parts("cosmetics"), 0.0
     for _ in range(int(rng.integers(1, 6))):
         kind = str(rng.choice(["jar", "tube", "perfume"]))
         if kind == "tube":  # squeeze tube lying along y, partly full
-            r, hl = rng.uniform(1.5, 2.2), rng.uniform(6, 9)
-            c, mat = _v(x + r, 0, r), str(rng.choice(["polyethylene", "Al"]))
+            r, hl, mat = rng.uniform(1.5, 2.2), rng.uniform(6, 9), str(rng.choice(["polyethylene", "Al"]))
+            c, fl = _v(x + r, 0, r), rng.uniform(0.5, 0.9) * (hl - 0.05)
             p.add(_can(c, r, hl, 0.05, _Y), mat, _rho(rng, mat))
-            fl = rng.uniform(0.5, 0.9) * (hl - 0.05)
-            p.add(Cylinder(c + _v(0, -(hl - 0.05) + fl, 0), r - 0.05, fl, _Y), "cosmetic")
-            x += 2 * r + 0.5
-            continue
-        glass = kind == "perfume" or rng.random() < 0.5
-        r, hl = rng.uniform(2.5, 4.5), rng.uniform(1.5, 3.5)
-        wall = rng.uniform(0.3, 0.6) if glass else rng.uniform(0.15, 0.3)
-        c = _v(x + r, 0, hl)
-        mat = "glass" if glass else "polyethylene"
-        p.add(_can(c, r, hl, wall), mat, _rho(rng, mat))
-        content = "water" if kind == "perfume" else "cosmetic"
-        _filled(p, c, r, hl, wall, rng.uniform(0.5, 0.95), content, 1.0 if content == "water" else 1.05)
-        hc = rng.uniform(0.6, 1.0)
-        p.add(_cup(c + _v(0, 0, hl + hc), r, hc, 0.15, 0.15, _FLIP), "ABS")  # screw lid
+            p.add(Cylinder(c + _v(0, fl - hl + 0.05, 0), r - 0.05, fl, _Y), "cosmetic")
+        else:  # jar or bottle with a screw lid
+            glass = kind == "perfume" or rng.random() < 0.5
+            r, hl, hc = rng.uniform(2.5, 4.5), rng.uniform(1.5, 3.5), rng.uniform(0.6, 1.0)
+            wall = rng.uniform(0.3, 0.6) if glass else rng.uniform(0.15, 0.3)
+            c = _v(x + r, 0, hl)
+            p.add(_can(c, r, hl, wall), "glass" if glass else "polyethylene")
+            _filled(p, c, r, hl, wall, rng.uniform(0.5, 0.95), "water" if kind == "perfume" else "cosmetic")
+            p.add(_cup(c + _v(0, 0, hl + hc), r, hc, 0.15, 0.15, _FLIP), "ABS")
         x += 2 * r + 0.5
     return _thing(rng, p, "cosmetics")
 
@@ -978,92 +859,78 @@ def nickel_powder_jar(rng: np.random.Generator) -> Thing:
 
 
 def ceria_polishing_powder(rng: np.random.Generator) -> Thing:
-    """Cerium oxide polishing powder (glass and stone polishing), 100 g-1 kg."""
-    return _powder_thing(
-        rng, "ceria polishing powder", "CeO2", (100, 1000), (1.2, 2.5), "cerium oxide polishing powder"
-    )
+    """Cerium oxide polishing powder (for glass and stone), 100 g-1 kg."""
+    desc = "cerium oxide polishing powder"
+    return _powder_thing(rng, "ceria polishing powder", "CeO2", (100, 1000), (1.2, 2.5), desc)
 
 
 def barium_sulfate_powder(rng: np.random.Generator) -> Thing:
     """Barium sulfate powder (filler, pigment, lab chemical), 100 g-1 kg."""
-    return _powder_thing(
-        rng, "barium sulfate powder", "BaSO4", (100, 1000), (1.5, 2.5), "barium sulfate powder"
-    )
+    desc = "barium sulfate powder"
+    return _powder_thing(rng, "barium sulfate powder", "BaSO4", (100, 1000), (1.5, 2.5), desc)
 
 
 def lanthanum_oxide_powder(rng: np.random.Generator) -> Thing:
     """Lanthanum oxide powder (lab chemical, optical glass), 50-500 g."""
-    return _powder_thing(
-        rng, "lanthanum oxide powder", "La2O3", (50, 500), (1.2, 2.5), "lanthanum oxide powder"
-    )
+    desc = "lanthanum oxide powder"
+    return _powder_thing(rng, "lanthanum oxide powder", "La2O3", (50, 500), (1.2, 2.5), desc)
 
 
 def loudspeaker(rng: np.random.Generator) -> Thing:
-    """A loudspeaker driver (ferrite or NdFeB magnet), sometimes mounted in a wooden cabinet."""
+    """A loudspeaker driver (ferrite or NdFeB magnet), sometimes in a wooden cabinet lying on its back."""
     p = _Parts("loudspeaker")
-    R = rng.uniform(4, 13)
-    magnet = str(rng.choice(["ferrite", "NdFeB"], p=[0.6, 0.4]))
-    cabinet = R <= 9 and rng.random() < 0.35
-    height = _driver(rng, p, R, magnet, (_I, _O))
+    R, magnet = rng.uniform(4, 13), str(rng.choice(["ferrite", "NdFeB"], p=[0.6, 0.4]))
+    height = _driver(rng, p, R, magnet)
     p.add(Box(_v(R * 0.6, 0, height * 0.5), _v(0.5, 0.3, 0.05)), "brass")  # solder tags
-    if cabinet:  # lying on its back, the driver under the front baffle
-        wall = rng.uniform(0.9, 1.5)
-        lo, hi = p.bounds()
-        extra = _v(rng.uniform(1, 3), rng.uniform(4, 8), 0)
-        half = (hi - lo) / 2 + wall + 0.2 + extra + _v(0, 0, rng.uniform(1, 4))
-        c = _v(0, 0, hi[2] + 0.1 + wall - half[2])
-        p.add(_hbox(c, half, wall), "wood", _rho(rng, "wood", 0.6, 0.8))
+    if R <= 9 and rng.random() < 0.35:  # cabinet, the driver under its front baffle
+        wall, (lo, hi) = rng.uniform(0.9, 1.5), p.bounds()
+        half = (hi - lo) / 2 + wall + 0.2 + _v(rng.uniform(1, 3), rng.uniform(4, 8), rng.uniform(1, 4))
+        p.add(_hbox(_v(0, 0, hi[2] + 0.1 + wall - half[2]), half, wall), "wood", _rho(rng, "wood", 0.6, 0.8))
     return _thing(rng, p, "loudspeaker")
 
 
 def electric_motor(rng: np.random.Generator) -> Thing:
     """A permanent-magnet DC motor (NdFeB or ferrite arcs), sometimes with a steel gearhead."""
     p = _Parts("electric motor")
-    r = rng.uniform(1.2, 3.8)
+    r, magnet = rng.uniform(1.2, 3.8), str(rng.choice(["NdFeB", "ferrite"], p=[0.55, 0.45]))
     length = r * rng.uniform(1.6, 3.0)
-    magnet = str(rng.choice(["NdFeB", "ferrite"], p=[0.55, 0.45]))
-    shaft = rng.uniform(1.0, 3.0)
-    _motor(rng, p, r, length, magnet, (_X, _v(0, 0, r)), shaft)
+    _motor(rng, p.at(_X, _v(0, 0, r)), r, length, magnet, rng.uniform(1.0, 3.0))
     p.add(Box(_v(-length / 2 - 0.4, 0, r), _v(0.15, 0.3, 0.4)), "brass")  # terminals
     if rng.random() < 0.3:  # planetary gearhead on the shaft side
         lg = r * rng.uniform(0.8, 1.5)
-        p.add(_can(_v(length / 2 + 0.1 + lg / 2, 0, r), r, lg / 2, 0.15 * r, _X), "steel")
-        for q in range(3):
-            a = q * 2 * np.pi / 3
-            gc = _v(length / 2 + 0.1 + lg / 2, 0.45 * r * np.cos(a), r + 0.45 * r * np.sin(a))
-            p.add(Cylinder(gc, 0.3 * r, 0.3 * lg, _X), "steel")
+        q = p.at(_X, _v(length / 2 + 0.1 + lg / 2, 0, r))
+        q.add(_can(_O, r, lg / 2, 0.15 * r), "steel")
+        for a in (0, 2 * np.pi / 3, 4 * np.pi / 3):
+            q.add(Cylinder(_v(np.cos(a), np.sin(a), 0) * 0.45 * r, 0.3 * r, 0.3 * lg), "steel")
     return _thing(rng, p, "electric motor")
 
 
 def ferrite_magnets(rng: np.random.Generator) -> Thing:
-    """A pack of ferrite magnets (discs, rings or blocks) in stacks, 0.1-2.5 kg, boxed or bagged."""
+    """A pack of ferrite magnets (discs, rings or blocks) in up to 6 stacks, 0.1-2.5 kg."""
     p = _Parts("ferrite magnets")
-    kind = str(rng.choice(["disc", "ring", "block"]))
-    t = rng.uniform(0.3, 1.0)
+    kind, t, rho = str(rng.choice(["disc", "ring", "block"])), rng.uniform(0.3, 1.0), rng.uniform(4.6, 5.0)
     if kind == "block":
-        half = _v(rng.uniform(1, 2.5), rng.uniform(0.5, 1.25), t / 2)
-        shape, footprint = (lambda c: Box(c, half)), half[:2]
+        foot = _v(rng.uniform(1, 2.5), rng.uniform(0.5, 1.25))
+        area = 4 * foot[0] * foot[1]
     else:
         r = rng.uniform(0.5, 2.5) if kind == "disc" else rng.uniform(3, 5)
-        shape = (
-            (lambda c: Cylinder(c, r, t / 2)) if kind == "disc" else (lambda c: _tube(c, r, 0.45 * r, t / 2))
-        )
-        footprint = _v(r, r)
-    rho = rng.uniform(4.6, 5.0)
-    each = shape(_O)
-    from .scene import volume_cm3
+        foot, area = _v(r, r), np.pi * r**2 * (1 if kind == "disc" else 1 - 0.45**2)
 
-    n = max(2, int(np.exp(rng.uniform(np.log(100), np.log(2500))) / (volume_cm3(each) * rho)))
+    def magnet(c):
+        if kind == "block":
+            return Box(c, _v(*foot, t / 2))
+        return Cylinder(c, r, t / 2) if kind == "disc" else _tube(c, r, 0.45 * r, t / 2)
+
+    n = max(2, int(np.exp(rng.uniform(np.log(100), np.log(2500))) / (area * t * rho)))
     spacer = rng.uniform(0.05, 0.1) if rng.random() < 0.5 else 0.0
     per = max(1, min(n, int(10 / (t + spacer))))
-    stacks = min(-(-n // per), 6)
-    for s in range(stacks):
-        xy = _v((s % 3) * (2 * footprint[0] + 0.4), (s // 3) * (2 * footprint[1] + 0.4), 0)
+    for s in range(min(-(-n // per), 6)):
+        xy = _v((s % 3) * (2 * foot[0] + 0.4), (s // 3) * (2 * foot[1] + 0.4), 0)
         for k in range(min(per, n - s * per)):
             z = k * (t + spacer)
-            p.add(shape(xy + _v(0, 0, z + t / 2)), "ferrite", rho)
+            p.add(magnet(xy + _v(0, 0, z + t / 2)), "ferrite", rho)
             if spacer:
-                p.add(Box(xy + _v(0, 0, z + t + spacer / 2), _v(*footprint, spacer / 2)), "cardboard", 0.7)
+                p.add(Box(xy + _v(0, 0, z + t + spacer / 2), _v(*foot, spacer / 2)), "cardboard")
     if rng.random() < 0.7:
         _box_around(rng, p, "cardboard", rng.uniform(0.15, 0.25), 0.3)
     else:
@@ -1074,33 +941,34 @@ def ferrite_magnets(rng: np.random.Generator) -> Thing:
 def ceramic_tableware(rng: np.random.Generator) -> Thing:
     """Glazed porcelain (zircon or lead glaze): 1-4 mugs, 2-6 stacked plates or 1-3 bowls."""
     p = _Parts("ceramic tableware")
-    glaze = str(rng.choice(["zircon_glaze", "lead_glaze"], p=[0.65, 0.35]))
-    g = rng.uniform(0.01, 0.03)
+    glaze, g = str(rng.choice(["zircon_glaze", "lead_glaze"], p=[0.65, 0.35])), rng.uniform(0.01, 0.03)
     kind = str(rng.choice(["mugs", "plates", "bowls"]))
     if kind == "plates":
-        r, t, rim = rng.uniform(9.5, 14), rng.uniform(0.4, 0.7), rng.uniform(0.5, 1.0)
-        z = 0.0
+        r, t, rim, z = rng.uniform(9.5, 14), rng.uniform(0.4, 0.7), rng.uniform(0.5, 1.0), 0.0
         for _ in range(int(rng.integers(2, 7))):
             rho = _rho(rng, "porcelain")
             p.add(Cylinder(_v(0, 0, z + g / 2), r, g / 2), glaze)
             p.add(Cylinder(_v(0, 0, z + g + t / 2), r, t / 2), "porcelain", rho)
             z += g + t
             p.add(Cylinder(_v(0, 0, z + g / 2), r - 1.5, g / 2), glaze)
-            p.add(_tube(_v(0, 0, z + rim / 2), r, r - 1.5, rim / 2), "porcelain", rho)
+            p.add(_tube(_v(0, 0, z + rim / 2), r, r - 1.5, rim / 2), "porcelain", rho)  # raised rim
             z += rim
     else:
         mug = kind == "mugs"
-        r = rng.uniform(3.8, 4.5) if mug else rng.uniform(6, 9)
-        hl = rng.uniform(4.5, 5.5) if mug else rng.uniform(2.5, 4.5)
+        r, hl = (
+            (rng.uniform(3.8, 4.5), rng.uniform(4.5, 5.5))
+            if mug
+            else (rng.uniform(6, 9), rng.uniform(2.5, 4.5))
+        )
         wall, base = rng.uniform(0.3, 0.5), rng.uniform(0.5, 0.8)
         for k in range(int(rng.integers(1, 5 if mug else 4))):
             x = k * (2 * r + (3.5 if mug else 0.5))
             _glazed_cup(rng, p, _v(x, 0, hl), r, hl, wall, base, glaze, g)
             if mug:  # C-shaped handle of three bars
-                hx, hz = r + g + 0.95, 0.7 * hl
+                hz = 0.7 * hl
                 for zc in (hl + hz, hl - hz):
                     p.add(Box(_v(x + r + g + 0.8, 0, zc), _v(0.8, 0.35, 0.3)), "porcelain", 2.3)
-                p.add(Box(_v(x + hx + 0.95, 0, hl), _v(0.3, 0.35, hz + 0.3)), "porcelain", 2.3)
+                p.add(Box(_v(x + r + g + 1.9, 0, hl), _v(0.3, 0.35, hz + 0.3)), "porcelain", 2.3)
     if rng.random() < 0.5:
         _box_around(rng, p, "cardboard", rng.uniform(0.15, 0.3), 1.5)
     return _thing(rng, p, "ceramic tableware")
@@ -1108,13 +976,11 @@ def ceramic_tableware(rng: np.random.Generator) -> Thing:
 
 def ceramic_tiles(rng: np.random.Generator) -> Thing:
     """A small box of 2-6 glazed porcelain tiles (10-20 cm), stacked face to face."""
-    p = _Parts("ceramic tiles")
-    a, t = rng.uniform(10, 20), rng.uniform(0.6, 1.0)
+    p, z = _Parts("ceramic tiles"), 0.0
+    a, t, rho = rng.uniform(10, 20), rng.uniform(0.6, 1.0), _rho(rng, "porcelain")
     b = a if rng.random() < 0.7 else rng.uniform(10, 20)
     glaze, g = str(rng.choice(["zircon_glaze", "lead_glaze"], p=[0.8, 0.2])), rng.uniform(0.02, 0.05)
-    rho = _rho(rng, "porcelain")
     spacer = rng.uniform(0.1, 0.3) if rng.random() < 0.4 else 0.0
-    z = 0.0
     for _ in range(int(rng.integers(2, 7))):
         p.add(Box(_v(0, 0, z + (t - g) / 2), _v(a / 2, b / 2, (t - g) / 2)), "porcelain", rho)
         p.add(Box(_v(0, 0, z + t - g / 2), _v(a / 2, b / 2, g / 2)), glaze)
@@ -1133,8 +999,7 @@ def batteries_pack(rng: np.random.Generator) -> Thing:
     """4-24 AA alkaline cells lying in rows, in a PVC blister or a cardboard box."""
     p = _Parts("batteries pack")
     n = int(rng.choice([4, 8, 10, 12, 16, 20, 24]))
-    rows = 1 if n <= 10 else 2 if n <= 16 else 3
-    per = -(-n // rows)
+    per = -(-n // (1 if n <= 10 else 2 if n <= 16 else 3))
     for k in range(n):
         _aa_cell(p, _v((k % per) * 1.5, (k // per) * 5.4, 0.725), _Y)
     if rng.random() < 0.5:
@@ -1145,83 +1010,66 @@ def batteries_pack(rng: np.random.Generator) -> Thing:
 
 
 def door_lock(rng: np.random.Generator) -> Thing:
-    """A mortice sashlock (steel case, brass and steel bolts, levers) with a brass euro cylinder and
-    keys, or a brass padlock with a steel shackle and keys."""
+    """A mortice sashlock (steel case, brass and steel bolts, levers) with a brass euro cylinder, or a
+    brass padlock with a steel shackle; with 2-3 brass keys."""
     p = _Parts("door lock")
-    keys = int(rng.integers(2, 4))
     if rng.random() < 0.6:
         w, h, t, wall = rng.uniform(7, 9), rng.uniform(13, 17), rng.uniform(1.3, 1.7), rng.uniform(0.1, 0.15)
-        p.add(_hbox(_v(0, 0, t / 2), _v(w / 2, h / 2, t / 2), wall), "steel", _rho(rng, "steel"))
-        p.add(Box(_v(w / 2 + 0.15, 0, t / 2), _v(0.15, h / 2 + 2.5, 1.25)), "steel")  # forend
-        inner = t / 2 - wall - 0.02
-        p.add(Box(_v(w / 2 - 1.5, h / 4, t / 2), _v(1.4, 0.9, inner)), "brass")  # latch
-        p.add(Box(_v(w / 2 - 1.5, -h / 4, t / 2), _v(1.4, 1.0, inner)), "steel")  # deadbolt
-        p.add(Box(_v(-w / 4, -h / 4, t / 2), _v(w / 4 - 0.3, 1.5, inner * 0.8)), "brass")  # lever pack
-        p.add(Cylinder(_v(-w / 4, h / 4, t / 2), 0.9, inner), "Zn")  # follower
-        lc = rng.uniform(3, 4)
-        c = _v(0, -h / 2 - 2.5, 2.25)
-        p.add(Cylinder(c, 0.85, lc, _X), "brass")
-        p.add(Box(c - _v(0, 0, 0.69 + 0.78), _v(lc, 0.5, 0.78)), "brass")  # fin of the euro profile
+        q, inner = p.at(_I, _v(0, 0, t / 2)), t / 2 - wall - 0.02
+        q.add(_hbox(_O, _v(w / 2, h / 2, t / 2), wall), "steel", _rho(rng, "steel"))
+        q.add(Box(_v(w / 2 + 0.15, 0, 0), _v(0.15, h / 2 + 2.5, 1.25)), "steel")  # forend
+        q.add(Box(_v(w / 2 - 1.5, h / 4, 0), _v(1.4, 0.9, inner)), "brass")  # latch
+        q.add(Box(_v(w / 2 - 1.5, -h / 4, 0), _v(1.4, 1.0, inner)), "steel")  # deadbolt
+        q.add(Box(_v(-w / 4, -h / 4, 0), _v(w / 4 - 0.3, 1.5, 0.8 * inner)), "brass")  # lever pack
+        q.add(Cylinder(_v(-w / 4, h / 4, 0), 0.9, inner), "Zn")  # follower
+        lc, c = rng.uniform(3, 4), _v(0, -h / 2 - 2.5, 2.41)
+        p.add(Cylinder(c, 0.85, lc, _X), "brass")  # euro cylinder: round body over a fin
+        p.add(Box(c - _v(0, 0, 1.63), _v(lc, 0.5, 0.78)), "brass")
         ky = -h / 2 - 5.0
     else:
-        w, h, t = rng.uniform(4, 7), rng.uniform(4, 6), rng.uniform(2, 3)
+        w, h, t, rs = rng.uniform(4, 7), rng.uniform(4, 6), rng.uniform(2, 3), rng.uniform(0.35, 0.55)
         p.add(Box(_v(0, 0, t / 2), _v(w / 2, h / 2, t / 2)), "brass")
-        rs = rng.uniform(0.35, 0.55)
         for x in (-w / 2 + 1.0, w / 2 - 1.0):
-            p.add(Cylinder(_v(x, h / 2 + 1.5, t / 2), rs, 1.5, _Y), "steel")
+            p.add(Cylinder(_v(x, h / 2 + 1.5, t / 2), rs, 1.5, _Y), "steel")  # shackle
         p.add(Box(_v(0, h / 2 + 3.0 + rs, t / 2), _v(w / 2 - 1.0 + rs, rs, rs)), "steel")
         ky = -h / 2 - 1.5
-    for k in range(keys):
-        c = _v(k * 2.6, ky, 0.1)
-        p.add(Box(c, _v(1.2, 1.0, 0.1)), "brass")
-        p.add(Box(c - _v(0, 2.8, 0), _v(0.45, 1.8, 0.1)), "brass")
+    for k in range(int(rng.integers(2, 4))):  # keys: bow and blade
+        p.add(Box(_v(k * 2.6, ky, 0.1), _v(1.2, 1.0, 0.1)), "brass")
+        p.add(Box(_v(k * 2.6, ky - 2.8, 0.1), _v(0.45, 1.8, 0.1)), "brass")
     return _thing(rng, p, "door lock")
 
 
 def power_drill(rng: np.random.Generator) -> Thing:
-    """A cordless drill: ABS body with a magnet motor, steel planetary gears and chuck, and a pack of
-    18650 cells under the handle."""
+    """A cordless drill: ABS body with a magnet motor, steel planetary gears, spindle and chuck, and
+    a pack of 18650 cells under the handle."""
     p = _Parts("power drill")
     rb, hlb, w = rng.uniform(2.8, 3.3), rng.uniform(9, 11), rng.uniform(0.2, 0.3)
     p.add(_can(_O, rb, hlb, w, _X), "ABS", _rho(rng, "ABS"))
     rm, lm = min(rng.uniform(1.8, 2.2), rb - w - 0.1), rng.uniform(5, 6.5)
     xm = -hlb + w + 0.3 + lm / 2
-    magnet = str(rng.choice(["ferrite", "NdFeB"], p=[0.6, 0.4]))
-    _motor(rng, p, rm, lm, magnet, (_X, _v(xm, 0, 0)), 0.6)
-    rr, hg = rb - w - 0.15, rng.uniform(1.0, 1.5)
+    _motor(rng, p.at(_X, _v(xm, 0, 0)), rm, lm, str(rng.choice(["ferrite", "NdFeB"], p=[0.6, 0.4])), 0.6)
+    rr, hg = rb - w - 0.55, rng.uniform(1.0, 1.5)
     xg = xm + lm / 2 + 0.8 + hg
-    p.add(_tube(_v(xg, 0, 0), rr, rr - 0.4, hg, _X), "steel")  # ring gear
-    for q in range(3):
-        a = q * 2 * np.pi / 3
-        p.add(
-            Cylinder(
-                _v(xg, 0.5 * (rr - 0.4) * np.cos(a), 0.5 * (rr - 0.4) * np.sin(a)),
-                0.32 * (rr - 0.4),
-                0.8 * hg,
-                _X,
-            ),
-            "steel",
-        )
-    x_s = xg + hg
-    p.add(
-        Cylinder(_v((x_s + hlb + 0.5) / 2, 0, 0), 0.45, (hlb + 0.5 - x_s) / 2, _X), "steel", 7.85
-    )  # spindle
-    hc = rng.uniform(2.5, 3.5)
-    xc = hlb + 0.5 + hc
-    p.add(Cylinder(_v(xc, 0, 0), 1.2, hc, _X), "steel")
-    p.add(_tube(_v(xc, 0, 0), 1.9, 1.2, hc, _X), "ABS")
+    q = p.at(_X, _v(xg, 0, 0))
+    q.add(_tube(_O, rr + 0.4, rr, hg), "steel")  # ring gear and three planets
+    for a in (0, 2 * np.pi / 3, 4 * np.pi / 3):
+        q.add(Cylinder(_v(np.cos(a), np.sin(a), 0) * 0.5 * rr, 0.32 * rr, 0.8 * hg), "steel")
+    x_s, hc = xg + hg, rng.uniform(2.5, 3.5)
+    p.add(Cylinder(_v((x_s + hlb + 0.5) / 2, 0, 0), 0.45, (hlb + 0.5 - x_s) / 2, _X), "steel")  # spindle
+    p.add(Cylinder(_v(hlb + 0.5 + hc, 0, 0), 1.2, hc, _X), "steel")  # chuck in its sleeve
+    p.add(_tube(_v(hlb + 0.5 + hc, 0, 0), 1.9, 1.2, hc, _X), "ABS")
     hh, xh = rng.uniform(9, 11), -0.2 * hlb
-    hhalf = _v(2.0, 1.6, hh / 2)
-    p.add(_hbox(_v(xh, 0, -rb - hh / 2), hhalf, w), "ABS")
-    p.add(Box(_v(xh + 0.5, 0, -rb - 1.5), _v(1.0, 0.8, 1.0)), "ABS")  # switch
-    p.add(Box(_v(xh + 0.5, 0, -rb - 1.5), _v(0.5, 0.4, 0.5)), "Cu", 4.0)
-    n = int(rng.choice([5, 10]))
-    rows = n // 5
+    p.add(_hbox(_v(xh, 0, -rb - hh / 2), _v(2.0, 1.6, hh / 2), w), "ABS")  # handle with trigger switch
+    contacts = Box(_v(xh + 0.5, 0, -rb - 1.5), _v(0.5, 0.4, 0.5))
+    p.add(Shell(Box(_v(xh + 0.5, 0, -rb - 1.5), _v(1.0, 0.8, 1.0)), contacts), "ABS")
+    p.add(contacts, "Cu", 4.0)
+    rows = int(rng.integers(1, 3))
     ph = _v(3.25 + 0.5, 5 * 0.9 + 0.4, rows * 0.9 + 0.3) + w
     pc = _v(xh + 1.0, 0, -rb - hh - ph[2])
     p.add(_hbox(pc, ph, w), "ABS")
-    for k in range(n):
-        _cell_18650(p, pc + _v(0, ((k % 5) - 2) * 1.8, ((k // 5) - (rows - 1) / 2) * 1.8), _X)
+    for y in _row(5, 1.8):
+        for z in _row(rows, 1.8):
+            _cell_18650(p, pc + _v(0, y, z), _X)
     return _thing(rng, p, "cordless drill")
 
 
@@ -1238,7 +1086,7 @@ BENIGN: dict[str, Callable[[np.random.Generator], Thing]] = {
     )
 }  # fmt: skip
 
-# Dense, metallic or rare-earth-bearing goods that a naive dense-mass or colour rule would flag.
+# Dense, metallic or rare-earth-bearing goods that a dense-mass or colour rule would flag.
 LOOKALIKES: tuple[str, ...] = (
     "wrench", "hammer", "screwdriver_set", "cutlery_set", "bolts_and_nuts", "solder_reel",
     "carbide_drill_bits", "food_can", "power_bank", "nickel_powder_jar", "ceria_polishing_powder",

@@ -1,0 +1,23 @@
+"""The runtime (scan I/O, simulation, previews) never imports torch."""
+
+import subprocess
+import sys
+
+
+def test_runtime_path_never_imports_torch(tmp_path):
+    code = f"""
+import sys
+import numpy as np
+import parcelscan
+from parcelscan.sim.dataset import generate_dataset
+from parcelscan.sim.catalogue import SceneConfig
+index = generate_dataset({str(tmp_path)!r}, 1, seed=0, preview=True, progress=False,
+                         config=SceneConfig(max_parcel_cm=(40.0, 30.0, 25.0), clutter=(1, 2)))
+scan = parcelscan.load_scan({str(tmp_path)!r} + "/" + index["parcels"][0]["scan"])
+assert scan.signals.ndim == 3
+bad = [m for m in sys.modules if m == "torch" or m.startswith("torch.")]
+print("TORCH" if bad else "CLEAN")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("CLEAN")
