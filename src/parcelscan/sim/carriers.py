@@ -310,18 +310,22 @@ def tile_stack(
             )
             tile_items = _tile(center, _v(w / 2, tl / 2, t / 2), mix, glaze, glaze_cm, mix_rho)
             items += tile_items
-            masses.append(
-                ConcealedMass(
-                    [len(items) - 2],
-                    payload.material,
-                    blend_w * tile_items[0].mass_g,
-                    "tile_blend",
-                    "tile stack",
-                    f"blend {blend_w * 100:.0f} wt%",
-                    benign_material=body,
-                    benign_fraction=rho / mix_rho,
+            # All blended tiles are one concealment: one label, one mask region, their total oxide.
+            if not masses:
+                masses.append(
+                    ConcealedMass(
+                        [],
+                        payload.material,
+                        0.0,
+                        "tile_blend",
+                        "tile stack",
+                        f"blend {blend_w * 100:.0f} wt% in {n_blend} of {n} tiles",
+                        benign_material=body,
+                        benign_fraction=rho / mix_rho,
+                    )
                 )
-            )
+            masses[0].items.append(len(items) - 2)
+            masses[0].mass_g += blend_w * tile_items[0].mass_g
         elif i == hole_in:
             _, b_rho, half = _mass_shape(rng, payload, _v(w / 2 - 1.5, tl / 2 - 1.5, 50))
             if half[2] * 2 > t:  # fits the tile's thickness: a wider, thinner block of the same mass
@@ -379,58 +383,28 @@ def tile_stack(
 
 
 def powder_container(rng: np.random.Generator, material: str, mass_g: float, concealment: bool) -> Carried:
-    """A jar or bag of powder. With concealment=True it is labelled as a mis-declared powder."""
+    """A jar or bag declared as nickel powder, built exactly as the genuine one in ``objects``.
+
+    With concealment=True it is labelled as a mis-declared powder.
+    """
+    from .objects import powder_package
+
     rho = float(rng.uniform(*np.clip(get_material(material).density_range_g_cm3, 1.5, 4.5)))
-    volume = mass_g / rho
-    items: list[Item] = []
-    if rng.random() < 0.6:  # screw-top jar, HDPE or glass, filled to 70-95 %
-        fill = rng.uniform(0.7, 0.95)
-        r = (volume / (2 * np.pi * rng.uniform(1.0, 1.8) * fill)) ** (1 / 3)
-        h = volume / (np.pi * r**2)
-        wall = rng.uniform(0.15, 0.35)
-        jar_mat = get_material(str(rng.choice(["polyethylene", "glass"])))
-        H = h / fill
-        items.append(
-            Item(
-                Shell(Cylinder(_v(0, 0, 0), r + wall, H / 2 + wall), Cylinder(_v(0, 0, 0), r, H / 2)),
-                jar_mat,
-                jar_mat.density_g_cm3,
-                group="jar",
-            )
-        )
-        items.append(
-            Item(
-                Cylinder(_v(0, 0, -H / 2 + h / 2), r, h / 2),
-                get_material(material),
-                rho,
-                group="powder",
-                texture=(0.05, 2.0),
-            )
-        )
-        size = _v(2 * (r + wall), 2 * (r + wall), H + 2 * wall)
-    else:  # sealed bag lying flat
-        semi = np.sort(rng.uniform([0.6, 1.0, 0.25], [1.0, 1.0, 0.5]))[::-1]
-        semi = semi * (volume / (4 / 3 * np.pi * np.prod(semi))) ** (1 / 3)
-        items.append(
-            Item(
-                Ellipsoid(_v(0, 0, 0), semi), get_material(material), rho, group="powder", texture=(0.12, 2.5)
-            )
-        )
-        size = 2 * semi + 0.2
+    thing = powder_package(rng, "nickel powder jar", material, mass_g, rho, "nickel powder")
     masses = []
     if concealment:
+        carrier = "powder jar" if len(thing.items) > 1 else "powder bag"
         masses.append(
             ConcealedMass(
-                [len(items) - 1],
+                [len(thing.items) - 1],
                 material,
-                items[-1].mass_g,
+                thing.items[-1].mass_g,
                 "misdeclared_powder",
-                "powder jar" if len(items) > 1 else "powder bag",
+                carrier,
                 "powder",
             )
         )
-    declared = ("nickel powder", round(items[-1].mass_g, -1))
-    return Carried(Thing("powder declared as nickel", items, size, declared), masses)
+    return Carried(thing, masses)
 
 
 def other_carrier(rng: np.random.Generator, payload: Payload | None = None) -> Carried:

@@ -203,7 +203,7 @@ def _driver(rng, p: _Parts, R: float, magnet: str, cone: str = "paper", frame: s
         p.add(_cup(_v(0, 0, z_top / 2), r_m, z_top / 2, wall, wall), "steel")
         p.add(Cylinder(_v(0, 0, wall + h_m / 2), r_p, h_m / 2), "NdFeB", rng.uniform(7.3, 7.5))
         p.add(Cylinder(_v(0, 0, z_top - t_tp / 2), r_p, t_tp / 2), "steel")
-    coil_top = z_top + max(0.06 * R, 0.1)
+    coil_top = z_top + max(0.08 * R, 0.15)
     z_c = (z_top - t_tp + coil_top) / 2
     p.add(_tube(_v(0, 0, z_c), r_p + 0.8 * gap, r_p + 0.2 * gap, coil_top - z_c), "Cu", rng.uniform(4, 7))
     r_a, depth, k = r_p + gap, R * rng.uniform(0.25, 0.4), 5
@@ -261,9 +261,8 @@ def _glazed_cup(rng, p: _Parts, c, r: float, hl: float, wall: float, base: float
 def _filled(p: _Parts, c, r: float, hl: float, wall: float, fill: float, material: str, texture=None):
     """Contents filling ``fill`` of the cavity of an upright closed can centred at c, from its floor."""
     h = fill * 2 * (hl - wall)
-    p.add(
-        Cylinder(np.asarray(c, float) + _v(0, 0, h / 2 - hl + wall), r - wall, h / 2), material, None, texture
-    )
+    bottom = np.asarray(c, float) - _v(0, 0, hl - wall)
+    p.add(Cylinder(bottom + _v(0, 0, h / 2), r - wall, h / 2), material, None, texture)
 
 
 def _powder(rng, p: _Parts, material: str, mass_g: float, rho: float) -> None:
@@ -286,11 +285,22 @@ def _powder(rng, p: _Parts, material: str, mass_g: float, rho: float) -> None:
         p.add(Ellipsoid(_O, semi), material, rho, (0.12, 2.5))
 
 
-def _powder_thing(rng, name: str, material: str, mass_range_g, rho_range, description: str) -> Thing:
+def powder_package(
+    rng: np.random.Generator, name: str, material: str, mass_g: float, rho: float, description: str
+) -> Thing:
+    """A jar or bag of powder declared as ``description`` with its net mass; the powder is the last item.
+
+    Shared by the genuine powders here and the mis-declared ones in ``carriers``, so that the two
+    differ only in what is inside.
+    """
     p = _Parts(name)
-    mass = float(np.exp(rng.uniform(*np.log(mass_range_g))))
-    _powder(rng, p, material, mass, _rho(rng, material, *rho_range))
+    _powder(rng, p, material, mass_g, rho)
     return _thing(rng, p, description, net_g=p.items[-1].mass_g)
+
+
+def _powder_thing(rng, name: str, material: str, mass_range_g, rho_range, description: str) -> Thing:
+    mass = float(np.exp(rng.uniform(*np.log(mass_range_g))))
+    return powder_package(rng, name, material, mass, _rho(rng, material, *rho_range), description)
 
 
 def _row(n: int, pitch: float) -> np.ndarray:
@@ -310,10 +320,8 @@ def garment_stack(rng: np.random.Generator) -> Thing:
         z, c, rot, t = _cloth(rng, p, z, half, rng.uniform(120, 500), FIBRE_MATERIALS)
         if rng.random() < 0.3:  # zip
             zc = c + rot @ _v(rng.uniform(-0.5, 0.5) * half[0], 0, 0)
-            p.add(
-                Box(zc, _v(0.3, rng.uniform(6, 12), min(0.05, t / 2)), rot),
-                str(rng.choice(["brass", "steel"])),
-            )
+            metal = str(rng.choice(["brass", "steel"]))
+            p.add(Box(zc, _v(0.3, rng.uniform(6, 12), min(0.05, t / 2)), rot), metal, _rho(rng, metal))
         if rng.random() < 0.3:  # buttons
             mat = str(rng.choice(["ABS", "brass", "steel"], p=[0.6, 0.2, 0.2]))
             rb, x = rng.uniform(0.5, 0.8), rng.uniform(-0.5, 0.5) * half[0]
@@ -325,19 +333,14 @@ def garment_stack(rng: np.random.Generator) -> Thing:
 def jeans(rng: np.random.Generator) -> Thing:
     """A pair of folded denim jeans with a brass zip, a metal button and pocket rivets."""
     p, z = _Parts("jeans"), 0.0
-    half, mass, n = (
-        _v(rng.uniform(15, 18), rng.uniform(12, 15)),
-        rng.uniform(550, 900),
-        int(rng.integers(2, 4)),
-    )
+    half = _v(rng.uniform(15, 18), rng.uniform(12, 15))
+    mass, n = rng.uniform(550, 900), int(rng.integers(2, 4))
     for _ in range(n):
         z, c, rot, t = _cloth(rng, p, z, half, mass / n, ("cellulose",), rho=(0.3, 0.5), jitter=0.5)
     zc, zl = c + rot @ _v(0.3 * half[0], 0, t / 2 - 0.06), rng.uniform(5, 7)
     p.add(Box(zc, _v(0.3, zl, 0.05), rot), "brass")
-    button = str(rng.choice(["brass", "steel"]))
-    p.add(
-        Cylinder(zc + rot @ _v(0, zl + 1.2, 0), rng.uniform(0.8, 1.0), 0.06, rot), button, _rho(rng, button)
-    )
+    button, rb = str(rng.choice(["brass", "steel"])), rng.uniform(0.8, 1.0)
+    p.add(Cylinder(zc + rot @ _v(0, zl + 1.2, 0), rb, 0.06, rot), button, _rho(rng, button))
     for k, x in enumerate(np.linspace(-0.8, 0.8, int(rng.integers(5, 9))) * half[0]):
         pos = c + rot @ _v(x + rng.uniform(-0.5, 0.5), (-1) ** k * 0.85 * half[1], t / 2 - 0.06)
         p.add(Cylinder(pos, rng.uniform(0.3, 0.45), 0.06, rot), "brass")
@@ -384,11 +387,8 @@ def book(rng: np.random.Generator) -> Thing:
             q.add(Box(_v(0, 0, zc), _v(hx + 0.3, hy + 0.3, board / 2)), "cardboard", cover)
         tex = (rng.uniform(0.05, 0.12), rng.uniform(2, 4))
         q.add(Box(_v(0, 0, board + t / 2), _v(hx, hy, t / 2)), "paper", _rho(rng, "paper", 0.7, 1.0), tex)
-        q.add(
-            Box(_v(-hx - 0.3 - board / 2, 0, board + t / 2), _v(board / 2, hy + 0.3, t / 2)),
-            "cardboard",
-            cover,
-        )
+        spine = Box(_v(-hx - 0.3 - board / 2, 0, board + t / 2), _v(board / 2, hy + 0.3, t / 2))
+        q.add(spine, "cardboard", cover)
         z += t + 2 * board
     return _thing(rng, p, "books")
 
@@ -480,9 +480,8 @@ def laptop(rng: np.random.Generator) -> Thing:
     x0, x1, y0, y1 = -ix + 0.8, ix - 2 * rf - 1.0, yb + dc / 2 + 0.3, iy - 1.0
     p.add(Box(_v((x0 + x1) / 2, (y0 + y1) / 2, z0 + 0.25), _v((x1 - x0) / 2, (y1 - y0) / 2, 0.06)), "pcb")
     p.add(_hbox(_v(x1 - hp, (y0 + y1) / 2, z0 + 0.45), _v(hp, 0.35, 0.12), 0.03), "Cu")  # heat pipe
-    p.add(
-        Box(_v(ix - rf - 0.6, iy - 2 * rf - 1.6, z0 + 0.4), _v(rf - 0.3, 0.5, 0.3)), "Cu", rng.uniform(1.5, 3)
-    )
+    fins = Box(_v(ix - rf - 0.6, iy - 2 * rf - 1.6, z0 + 0.4), _v(rf - 0.3, 0.5, 0.3))
+    p.add(fins, "Cu", rng.uniform(1.5, 3))  # copper fin stack: metal and air
     fan_hl = 0.5 * (z1 - z0 - 0.3)
     p.add(_tube(_v(ix - rf - 0.6, iy - rf - 1.1, z0 + fan_hl), rf, rf - 0.15, fan_hl), "ABS")
     ky = rng.uniform(4.5, 5.5)
@@ -531,11 +530,8 @@ def smartphone(rng: np.random.Generator) -> Thing:
 def power_bank(rng: np.random.Generator) -> Thing:
     """A power bank: 18650 cells (or a pouch cell) and a board in an ABS or Al housing."""
     p = _Parts("power bank")
-    n, layers, shell = (
-        int(rng.integers(2, 5)),
-        int(rng.integers(1, 3)),
-        str(rng.choice(["ABS", "Al"], p=[0.7, 0.3])),
-    )
+    n, layers = int(rng.integers(2, 5)), int(rng.integers(1, 3))
+    shell = str(rng.choice(["ABS", "Al"], p=[0.7, 0.3]))
     wall = rng.uniform(0.15, 0.25) if shell == "ABS" else rng.uniform(0.08, 0.12)
     half = _v(3.25 + 0.9, n * 0.9 + 0.15, layers * 0.9 + 0.1) + wall
     p.add(_hbox(_O, half, wall), shell, _rho(rng, shell))
@@ -558,18 +554,16 @@ def charger(rng: np.random.Generator) -> Thing:
     half = _v(0.66 * s + 0.9, 0.45 * s + 0.6, 0.46 * s + 0.6) * _v(1.6 if kind == "laptop" else 1.0, 1, 1)
     wall = rng.uniform(0.15, 0.25)
     p.add(_hbox(_O, half, wall), "ABS", _rho(rng, "ABS"))
-    _transformer(
-        rng, p, s, "steel" if kind == "mains" else "ferrite", _v(half[0] - wall - 0.7 * s - 0.05, 0, 0)
-    )
+    core = "steel" if kind == "mains" else "ferrite"  # 50 Hz laminations or a switch-mode ferrite
+    _transformer(rng, p, s, core, _v(half[0] - wall - 0.7 * s - 0.05, 0, 0))
     p.add(Box(_v(0, 0, -half[2] + wall + 0.15), half - _v(wall + 0.2, wall + 0.2, half[2] - 0.07)), "pcb")
     if kind != "laptop":  # plug pins through the bottom
         for x in (-0.95, 0.95):
             p.add(Cylinder(_v(x * min(1, half[0] - 0.4), 0, -half[2] - 0.9), 0.24, 0.95), "brass")
     if kind != "phone":
         _cable(rng, p, _v(0, 0, half[2] + 0.5), rng.uniform(100, 180))
-    return _thing(
-        rng, p, {"phone": "phone charger", "laptop": "laptop power adapter"}.get(kind, "transformer")
-    )
+    description = {"phone": "phone charger", "laptop": "laptop power adapter", "mains": "transformer"}
+    return _thing(rng, p, description[kind])
 
 
 def headphones(rng: np.random.Generator) -> Thing:
@@ -588,7 +582,7 @@ def headphones(rng: np.random.Generator) -> Thing:
             p.add(Box(cup - _v(0, 0, rim - 0.5), _v(0.8, 0.9, 0.25)), "li_ion_cell")
     th_e, n = rng.uniform(np.radians(60), np.radians(75)), 9
     Rb = X / np.sin(th_e)
-    seg = _v(Rb * th_e / (n - 1) * 1.02, 1.6, 0.25)
+    seg = _v(Rb * th_e / (n - 1), 1.6, 0.25)
     zc = rc + seg[0] + 0.3 - Rb * np.cos(th_e)  # the band's ends stand just above the cups
     steel_band = rng.random() < 0.5
     for th in np.linspace(-th_e, th_e, n):
@@ -619,9 +613,8 @@ def wrench(rng: np.random.Generator) -> Thing:
         q.add(_tube(_v(L / 2 + r_o, 0, 0), r_o, r_i, t / 2), "steel", rho)  # ring end
         q.add(Box(_v(-L / 2 - 0.3, 0, 0), _v(0.3, r_o, t / 2)), "steel", rho)  # open end: jaw root, jaws
         for s in (-1, 1):
-            q.add(
-                Box(_v(-L / 2 - 0.6 - 0.8 * r_i, s * (r_i + wp), 0), _v(0.8 * r_i, wp, t / 2)), "steel", rho
-            )
+            jaw = Box(_v(-L / 2 - 0.6 - 0.8 * r_i, s * (r_i + wp), 0), _v(0.8 * r_i, wp, t / 2))
+            q.add(jaw, "steel", rho)
         y += r_o + 0.3
     return _thing(rng, p, "tools")
 
@@ -649,12 +642,8 @@ def screwdriver_set(rng: np.random.Generator) -> Thing:
     """4-8 screwdrivers (plastic handles, steel shafts) side by side, often in a plastic case."""
     p, y = _Parts("screwdriver set"), 0.0
     for _ in range(int(rng.integers(4, 9))):
-        rh, hlh, rs, ls = (
-            rng.uniform(1.0, 1.8),
-            rng.uniform(3.5, 5.5),
-            rng.uniform(0.15, 0.4),
-            rng.uniform(5, 20),
-        )
+        rh, hlh = rng.uniform(1.0, 1.8), rng.uniform(3.5, 5.5)  # handle radius, half length
+        rs, ls = rng.uniform(0.15, 0.4), rng.uniform(5, 20)  # shaft radius, length
         y += rh + 0.2
         q = p.at(_X, _v(0, y, rh))  # axis along x, tip at +x
         bore = Cylinder(_v(0, 0, -1.25), rs, 1.25)  # the shaft's tang, 2.5 cm into the handle
@@ -771,9 +760,8 @@ def food_can(rng: np.random.Generator) -> Thing:
     for k in range(int(rng.integers(1, 4))):
         c = _v(k * (2 * r + 0.2), 0, hl)
         p.add(_can(c, r, hl, wall), "steel", _rho(rng, "steel"))
-        _filled(
-            p, c, r, hl, wall, rng.uniform(0.85, 0.97), "water", (rng.uniform(0.05, 0.15), rng.uniform(1, 3))
-        )
+        food = (rng.uniform(0.05, 0.15), rng.uniform(1, 3))  # texture of chunky food in sauce
+        _filled(p, c, r, hl, wall, rng.uniform(0.85, 0.97), "water", food)
     return _thing(rng, p, "canned food")
 
 
@@ -794,15 +782,10 @@ def glass_bottle(rng: np.random.Generator) -> Thing:
     """A glass bottle of wine, beer or spirits with its liquid and a cork or a metal cap."""
     p = _Parts("glass bottle")
     kind = str(rng.choice(["wine", "beer", "spirits"]))
-    r, hb = _v(*{"wine": (3.7, 20.0), "beer": (3.0, 14.0), "spirits": (4.0, 16.0)}[kind]) * rng.uniform(
-        0.93, 1.07, 2
-    )
-    wall, rn, ln, wn = (
-        rng.uniform(0.25, 0.45),
-        rng.uniform(1.3, 1.6),
-        rng.uniform(6, 9),
-        rng.uniform(0.25, 0.35),
-    )
+    body = {"wine": (3.7, 20.0), "beer": (3.0, 14.0), "spirits": (4.0, 16.0)}[kind]  # radius, height
+    r, hb = _v(*body) * rng.uniform(0.93, 1.07, 2)
+    wall, wn = rng.uniform(0.25, 0.45), rng.uniform(0.25, 0.35)  # body and neck walls
+    rn, ln = rng.uniform(1.3, 1.6), rng.uniform(6, 9)
     p.add(_can(_v(0, 0, hb / 2), r, hb / 2, wall), "glass", _rho(rng, "glass"))
     _filled(p, _v(0, 0, hb / 2), r, hb / 2, wall, rng.uniform(0.85, 0.97), "water")
     p.add(_tube(_v(0, 0, hb + ln / 2), rn, rn - wn, ln / 2), "glass", _rho(rng, "glass"))
@@ -941,7 +924,7 @@ def ferrite_magnets(rng: np.random.Generator) -> Thing:
 def ceramic_tableware(rng: np.random.Generator) -> Thing:
     """Glazed porcelain (zircon or lead glaze): 1-4 mugs, 2-6 stacked plates or 1-3 bowls."""
     p = _Parts("ceramic tableware")
-    glaze, g = str(rng.choice(["zircon_glaze", "lead_glaze"], p=[0.65, 0.35])), rng.uniform(0.01, 0.03)
+    glaze, g = str(rng.choice(["zircon_glaze", "lead_glaze"], p=[0.65, 0.35])), rng.uniform(0.01, 0.02)
     kind = str(rng.choice(["mugs", "plates", "bowls"]))
     if kind == "plates":
         r, t, rim, z = rng.uniform(9.5, 14), rng.uniform(0.4, 0.7), rng.uniform(0.5, 1.0), 0.0
@@ -955,11 +938,7 @@ def ceramic_tableware(rng: np.random.Generator) -> Thing:
             z += rim
     else:
         mug = kind == "mugs"
-        r, hl = (
-            (rng.uniform(3.8, 4.5), rng.uniform(4.5, 5.5))
-            if mug
-            else (rng.uniform(6, 9), rng.uniform(2.5, 4.5))
-        )
+        r, hl = _v(*rng.uniform([3.8, 4.5], [4.5, 5.5]) if mug else rng.uniform([6, 2.5], [9, 4.5]))
         wall, base = rng.uniform(0.3, 0.5), rng.uniform(0.5, 0.8)
         for k in range(int(rng.integers(1, 5 if mug else 4))):
             x = k * (2 * r + (3.5 if mug else 0.5))
@@ -986,9 +965,8 @@ def ceramic_tiles(rng: np.random.Generator) -> Thing:
         p.add(Box(_v(0, 0, z + t - g / 2), _v(a / 2, b / 2, g / 2)), glaze)
         z += t
         if spacer:
-            p.add(
-                Box(_v(0, 0, z + spacer / 2), _v(a / 2, b / 2, spacer / 2)), "foam", rng.uniform(0.02, 0.05)
-            )
+            layer = Box(_v(0, 0, z + spacer / 2), _v(a / 2, b / 2, spacer / 2))
+            p.add(layer, "foam", rng.uniform(0.02, 0.05))
             z += spacer
     if rng.random() < 0.8:
         _box_around(rng, p, "cardboard", rng.uniform(0.2, 0.35), 0.2)
