@@ -15,7 +15,7 @@ import numpy as np
 from .preprocess.material import RCurves, apparent_z, r_curves
 from .scan import Scan
 
-__all__ = ["pseudo_colour", "scan_curves", "write_png"]
+__all__ = ["draw_regions", "heatmap_overlay", "pseudo_colour", "scan_curves", "write_png"]
 
 # Hue (OpenCV degrees 0-180) at apparent Z: orange -> yellow-green -> green -> cyan -> blue.
 _Z_KNOTS = np.array([5.0, 9.0, 10.5, 14.0, 17.0, 19.0, 26.0])
@@ -66,3 +66,54 @@ def write_png(path, rgb: np.ndarray) -> None:
     """Write an (H, W, 3) uint8 RGB image as PNG."""
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write PNG to {path}")
+
+
+def heatmap_overlay(
+    rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45, threshold: float = 0.05
+) -> np.ndarray:
+    """Blend a (H, W) probability map in [0, 1] over an (H, W, 3) uint8 image (red = likely)."""
+    rgb = np.asarray(rgb)
+    heatmap = np.asarray(heatmap, dtype=np.float32)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"rgb must be an (H, W, 3) uint8 image, got {rgb.shape} {rgb.dtype}")
+    if heatmap.shape != rgb.shape[:2]:
+        raise ValueError(f"heatmap shape {heatmap.shape} does not match the image {rgb.shape[:2]}")
+    if not np.all(np.isfinite(heatmap)):
+        raise ValueError("heatmap contains NaN or Inf")
+    h = np.clip(heatmap, 0, 1)
+    colour = cv2.applyColorMap((255 * h).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
+    weight = (alpha * (h > threshold) * h)[..., None]
+    return (rgb * (1 - weight) + colour * weight).astype(np.uint8)
+
+
+def draw_regions(rgb: np.ndarray, boxes, labels=None, colour=(220, 0, 0)) -> np.ndarray:
+    """Draw boxes ``[x0, y0, x1, y1]`` (pixels; x1, y1 exclusive) with optional text labels.
+
+    Returns a new (H, W, 3) uint8 image; labels sit above each box (below it at the top edge).
+    """
+    out = np.ascontiguousarray(np.array(rgb, dtype=np.uint8, copy=True))
+    labels = list(labels) if labels is not None else [None] * len(boxes)
+    if len(labels) != len(boxes):
+        raise ValueError(f"{len(boxes)} boxes but {len(labels)} labels")
+    scale = max(out.shape[1] / 1400, 0.4)
+    thick = max(int(round(2 * scale)), 1)
+    for box, text in zip(boxes, labels, strict=True):
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        if not (x1 > x0 and y1 > y0):
+            raise ValueError(f"box {box} must satisfy x1 > x0 and y1 > y0")
+        cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), colour, thick)
+        if text:
+            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, thick)
+            ty = y0 - 4 if y0 - th - base - 4 >= 0 else y1 + th + 4
+            cv2.rectangle(out, (x0, ty - th - base), (x0 + tw + 4, ty + base), colour, -1)
+            cv2.putText(
+                out,
+                text,
+                (x0 + 2, ty),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.6 * scale,
+                (255, 255, 255),
+                thick,
+                cv2.LINE_AA,
+            )
+    return out
