@@ -1,8 +1,11 @@
 """Reading and writing scan files: the only package that opens them.
 
 :func:`load_scan` recognises a file by its content (its first bytes), never by its name, and
-hands it to the matching reader; :func:`save_scan` writes the native format. Readers for other
-formats (PNG, TIFF, DICOS) register here by their magic bytes.
+hands it to the matching reader; :func:`save_scan` writes the native format. Formats
+(``docs/scan_format.md``): the native ``.npz``; 16-bit PNG/TIFF raw scans, single files or
+``_low``/``_high`` pairs (:mod:`.raster`, writers :func:`write_png_pair`, :func:`write_tiff`);
+8-bit grayscale and pseudo-colour exports (:mod:`.pseudocolour`, :func:`read_pseudocolour`);
+DICOS DX images (:mod:`.dicos`, writer :func:`write_dicos`).
 """
 
 from __future__ import annotations
@@ -12,15 +15,29 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..scan import Scan, ScanError
+from ._image import JPEG_MAGIC, PNG_MAGIC, TIFF_MAGICS
+from .dicos import looks_like_dicom, read_dicos, write_dicos
 from .npz import read_npz, write_npz
+from .pseudocolour import read_pseudocolour
+from .raster import read_image, write_png_pair, write_tiff
 
-__all__ = ["load_scan", "save_scan"]
+__all__ = ["load_scan", "read_pseudocolour", "save_scan", "write_dicos", "write_png_pair", "write_tiff"]
 
-_SNIFF_BYTES = 16
+_SNIFF_BYTES = 132  # a DICOM file says "DICM" at bytes 128-131
 
-# (magic bytes at offset 0, reader, format name), tried in order.
-_READERS: tuple[tuple[bytes, Callable[[Path], Scan], str], ...] = (
-    (b"PK\x03\x04", read_npz, "parcelscan native .npz"),
+
+def _starts_with(*magics: bytes) -> Callable[[bytes], bool]:
+    return lambda head: head.startswith(magics)
+
+
+# (test on the first _SNIFF_BYTES bytes, reader, format name), tried in order. PNG, TIFF and JPEG
+# share one reader, which decides by the decoded content (bit depth, channels, colour, name).
+_READERS: tuple[tuple[Callable[[bytes], bool], Callable[[Path], Scan], str], ...] = (
+    (_starts_with(b"PK\x03\x04"), read_npz, "parcelscan native .npz (b'PK\\x03\\x04')"),
+    (_starts_with(PNG_MAGIC), read_image, "PNG (b'\\x89PNG')"),
+    (_starts_with(*TIFF_MAGICS), read_image, "TIFF (b'II*\\x00' or b'MM\\x00*')"),
+    (_starts_with(JPEG_MAGIC), read_image, "JPEG (b'\\xff\\xd8\\xff')"),
+    (looks_like_dicom, read_dicos, "DICOS/DICOM (b'DICM' at byte 128)"),
 )
 
 
@@ -47,11 +64,11 @@ def load_scan(path: str | os.PathLike) -> Scan:
     path = Path(path)
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
-    for magic, reader, _ in _READERS:
-        if head.startswith(magic):
+    for matches, reader, _ in _READERS:
+        if matches(head):
             return reader(path)
-    known = ", ".join(f"{name} ({magic!r})" for magic, _, name in _READERS)
-    what = "empty file" if not head else f"first bytes {head!r}"
+    known = ", ".join(name for _, _, name in _READERS)
+    what = "empty file" if not head else f"first bytes {head[:16]!r}"
     raise ScanError(f"{path}: unrecognised scan file format ({what}); known formats: {known}")
 
 
