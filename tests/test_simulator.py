@@ -191,3 +191,15 @@ def test_scene_uses_an_explicit_scanner():
     scanner = ScannerConfig(kvp=120.0, ma=2.0, tunnel_width_cm=60.0, tunnel_height_cm=45.0)
     scene = build_scene(np.random.default_rng(1), SMALL, scanner)
     assert scene.items and scene.length_cm > 15
+
+
+def test_interrupted_generation_resumes_to_the_same_dataset(tmp_path):
+    fresh = generate_dataset(tmp_path / "fresh", 3, seed=5, config=SMALL, progress=False)
+    generate_dataset(tmp_path / "resumed", 2, seed=5, config=SMALL, progress=False)
+    first = (tmp_path / "resumed" / "scans" / "000000.npz").stat().st_mtime_ns
+    resumed = generate_dataset(tmp_path / "resumed", 3, seed=5, config=SMALL, progress=False, skip_existing=True)
+    assert resumed["parcels"] == fresh["parcels"]
+    assert (tmp_path / "resumed" / "scans" / "000000.npz").stat().st_mtime_ns == first  # not re-rendered
+    s1, *_ = load_example(tmp_path / "fresh", "000002")
+    s2, *_ = load_example(tmp_path / "resumed", "000002")
+    np.testing.assert_array_equal(s1.signals, s2.signals)

@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest parcel",
     )
     p.add_argument("--single-energy-share", type=float, default=0.0, help="share of single-energy scanners")
+    p.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="keep parcels an interrupted run already wrote (same seed): resume generation",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_simulate)
     return parser

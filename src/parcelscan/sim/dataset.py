@@ -57,21 +57,8 @@ def label_dict(parcel_id: str, seed: list[int], scene, rendered: Rendered) -> di
     }
 
 
-def _write_one(args: tuple[int, int, SceneConfig, str, bool]) -> dict:
-    seed, index, config, out, preview = args
-    out_dir = Path(out)
-    rendered, label = simulate_parcel(seed, index, config)
+def _entry(label: dict, preview: bool) -> dict:
     pid = label["id"]
-    write_npz(
-        rendered.scan,
-        out_dir / "scans" / f"{pid}.npz",
-        extras={"mask": rendered.mask, "class_map": rendered.class_map},
-    )
-    (out_dir / "labels" / f"{pid}.json").write_text(json.dumps(label, indent=1))
-    if preview:
-        from ..viz import pseudo_colour, write_png
-
-        write_png(out_dir / "previews" / f"{pid}.png", pseudo_colour(rendered.scan))
     return {
         "id": pid,
         "scan": f"scans/{pid}.npz",
@@ -84,6 +71,32 @@ def _write_one(args: tuple[int, int, SceneConfig, str, bool]) -> dict:
     }
 
 
+def _write_one(args: tuple[int, int, SceneConfig, str, bool, bool]) -> dict:
+    seed, index, config, out, preview, skip_existing = args
+    out_dir = Path(out)
+    pid = f"{index:06d}"
+    label_path = out_dir / "labels" / f"{pid}.json"
+    if skip_existing and label_path.is_file() and (out_dir / "scans" / f"{pid}.npz").is_file():
+        label = json.loads(label_path.read_text())
+        if label.get("seed") == [seed, index] and (
+            not preview or (out_dir / "previews" / f"{pid}.png").is_file()
+        ):
+            return _entry(label, preview)
+    rendered, label = simulate_parcel(seed, index, config)
+    write_npz(
+        rendered.scan,
+        out_dir / "scans" / f"{pid}.npz",
+        extras={"mask": rendered.mask, "class_map": rendered.class_map},
+    )
+    if preview:
+        from ..viz import pseudo_colour, write_png
+
+        write_png(out_dir / "previews" / f"{pid}.png", pseudo_colour(rendered.scan))
+    # The label goes last: a parcel counts as written once its label exists (see skip_existing).
+    label_path.write_text(json.dumps(label, indent=1))
+    return _entry(label, preview)
+
+
 def generate_dataset(
     out: str | os.PathLike,
     count: int,
@@ -93,8 +106,13 @@ def generate_dataset(
     config: SceneConfig | None = None,
     start: int = 0,
     progress: bool = True,
+    skip_existing: bool = False,
 ) -> dict:
-    """Simulate ``count`` parcels into ``out`` and write ``index.json``; returns the index."""
+    """Simulate ``count`` parcels into ``out`` and write ``index.json``; returns the index.
+
+    skip_existing : keep parcels already written by an earlier run with the same seed (an
+        interrupted generation resumes; the result is the same as an uninterrupted one).
+    """
     if not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be a positive integer, got {count!r}")
     if not isinstance(workers, int) or workers < 1:
@@ -105,7 +123,7 @@ def generate_dataset(
     out_dir = Path(out)
     for sub in ("scans", "labels") + (("previews",) if preview else ()):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    jobs = [(seed, i, config, str(out_dir), preview) for i in range(start, start + count)]
+    jobs = [(seed, i, config, str(out_dir), preview, skip_existing) for i in range(start, start + count)]
     bar = tqdm(total=count, desc="simulating parcels", unit="parcel", disable=not progress)
     entries = []
     if workers == 1:
