@@ -1,0 +1,173 @@
+"""Train the parcelscan detector, choose its operating threshold, export ONNX models and the card.
+
+A thin driver over ``parcelscan.training``. Typical use::
+
+    parcelscan simulate --count 1200 --seed 1 --out out/train
+    parcelscan simulate --count 400 --seed 2 --out out/val
+    python scripts/train.py --data out/train --val out/val --out models --seed 0
+
+``--simulate N`` generates the training set first (seed ``--seed + 1000``) instead of ``--data``.
+Your own scans train the same way: put them in the dataset layout of datasets/README.md (scan
+files with an ``extra_mask`` ground-truth map, a JSON label each, an index.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from parcelscan.evaluation import auroc, threshold_at_fpr, tpr_at_fpr
+from parcelscan.preprocess import PreprocessConfig
+from parcelscan.preprocess.tiling import tiles
+from parcelscan.training.data import load_dataset
+from parcelscan.training.export import OUTPUT_NAMES, export_fp16, export_int8, export_onnx, sha256
+from parcelscan.training.loop import TrainConfig, predict_examples, train
+from parcelscan.training.network import DetectorNet, gflops
+
+VERSION = "0.1.0"
+
+
+def _dataset_info(root: Path) -> dict:
+    index = json.loads((root / "index.json").read_text())
+    return {
+        "dir": str(root),
+        "seed": index.get("seed"),
+        "count": index.get("count"),
+        "positives": index.get("positives"),
+        "scene_config": index.get("config"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, help="training dataset directory (parcelscan simulate layout)")
+    p.add_argument("--simulate", type=int, metavar="N", help="simulate N training parcels first instead")
+    p.add_argument("--val", type=Path, required=True, help="validation dataset directory")
+    p.add_argument("--out", type=Path, default=Path("models"), help="where the models and card go")
+    p.add_argument("--name", default="parcelscan", help="model file stem")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--tiles-per-epoch", type=int, default=2048)
+    p.add_argument("--tile", type=int, default=192, help="training tile size (pixels at target_mm)")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--patience", type=int, default=5, help="early stopping patience (epochs)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="use at most this many parcels per dataset")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time")
+    p.add_argument("--resume", type=Path, default=None, help="resume from a last.pt checkpoint")
+    p.add_argument("--work", type=Path, default=Path("out/train_run"), help="checkpoints and logs")
+    p.add_argument("--no-int8", action="store_true")
+    p.add_argument("--no-fp16", action="store_true")
+    args = p.parse_args(argv)
+    if (args.data is None) == (args.simulate is None):
+        p.error("give exactly one of --data DIR or --simulate N")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda requested but torch sees no CUDA device")
+    command = "python scripts/train.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+
+    data_dir = args.data
+    if args.simulate is not None:
+        from parcelscan.sim.dataset import generate_dataset
+
+        data_dir = args.work / "simulated_train"
+        generate_dataset(data_dir, args.simulate, seed=args.seed + 1000, skip_existing=True)
+    pre = PreprocessConfig()
+    train_ex = load_dataset(data_dir, pre, limit=args.limit)
+    val_ex = load_dataset(args.val, pre, limit=args.limit)
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        tiles_per_epoch=args.tiles_per_epoch,
+        batch_size=args.batch_size,
+        tile=args.tile,
+        lr=args.lr,
+        patience=args.patience,
+        seed=args.seed,
+        device=args.device,
+        threads=args.threads,
+        max_minutes=args.max_minutes,
+    )
+    t0 = time.time()
+    model, history = train(train_ex, val_ex, pre, cfg, args.work, resume=args.resume)
+    minutes = (time.time() - t0) / 60
+
+    # Operating point: 1 % parcel false-alarm rate on the validation negatives.
+    scores = np.array([s for s, _ in predict_examples(model, val_ex, pre, args.device)])
+    labels = np.array([e.positive for e in val_ex])
+    threshold = threshold_at_fpr(scores[~labels], 0.01)
+    val = {
+        "auroc": auroc(scores, labels),
+        "tpr_at_1pct_fpr": tpr_at_fpr(scores, labels, 0.01),
+        "parcels": len(val_ex),
+        "positives": int(labels.sum()),
+    }
+    print(f"validation: {json.dumps(val)}; threshold {threshold:.4f}")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    net = DetectorNet()
+    card = {
+        "name": args.name,
+        "version": VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "task": "per-pixel probability of a concealed dense mass; parcel score = max over the parcel",
+        "input": {"name": "image", "shape": ["batch", 3, "height", "width"], "channels": list(pre.channels)},
+        "outputs": list(OUTPUT_NAMES),
+        "preprocess": pre.to_dict(),
+        "threshold": float(threshold),
+        "region_threshold": float(threshold),
+        "threshold_rule": "alarm when the parcel score > threshold; chosen at 1 % parcel FPR on validation",
+        "network": {
+            "architecture": "DetectorNet (U-Net-lite)",
+            "parameters": sum(q.numel() for q in net.parameters()),
+            "gflop_per_256_tile": round(gflops(net, 256), 3),
+            "gflop_per_megapixel": round(gflops(net, 256) / (256 * 256 / 1e6), 2),
+        },
+        "training": {
+            "command": command,
+            "seed": args.seed,
+            "minutes": round(minutes, 1),
+            "train_data": _dataset_info(data_dir),
+            "val_data": _dataset_info(args.val),
+            "config": {k: v for k, v in cfg.__dict__.items()},
+            "history": history,
+            "validation": val,
+            "torch": torch.__version__,
+        },
+    }
+    fp32 = args.out / f"{args.name}.onnx"
+    export_onnx(model, fp32, card)
+    files = {"fp32": fp32}
+    if not args.no_int8:
+        rng = np.random.default_rng(args.seed)
+        pool = []
+        for i in rng.choice(len(train_ex), size=min(24, len(train_ex)), replace=False):
+            batch, _ = tiles(train_ex[int(i)].image.astype(np.float32), pre.tile, pre.overlap)
+            pool.extend(batch[:4])
+        # equal-sized batches: the percentile calibrator concatenates them
+        calib = [np.stack(pool[i : i + 4]) for i in range(0, len(pool) - 3, 4)]
+        files["int8"] = args.out / f"{args.name}.int8.onnx"
+        export_int8(fp32, files["int8"], calib, card)
+    if not args.no_fp16:
+        files["fp16"] = args.out / f"{args.name}.fp16.onnx"
+        export_fp16(fp32, files["fp16"], card)
+    card["files"] = {
+        k: {"file": v.name, "sha256": sha256(v), "bytes": v.stat().st_size} for k, v in files.items()
+    }
+    (args.out / f"{args.name}.json").write_text(json.dumps(card, indent=1))
+    print(f"wrote {', '.join(str(v) for v in files.values())} and {args.out / (args.name + '.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

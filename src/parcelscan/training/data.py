@@ -1,0 +1,125 @@
+"""Training data: generated datasets preprocessed once, then random tiles with physical augmentation.
+
+Every parcel of a dataset directory (``parcelscan simulate`` layout, or a user's scans with masks in
+the same format) goes through the same :class:`~parcelscan.preprocess.Preprocessor` as inference, and
+its ground-truth mask is brought to the model grid as a coverage fraction. Tiles are then cut around
+concealed masses (half of them) or anywhere (the other half), flipped and turned by multiples of 90
+degrees. No intensity jitter: attenuation values are physical quantities.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..io.npz import read_npz
+from ..preprocess import PreprocessConfig, Preprocessor
+from ..preprocess.tiling import resample
+
+__all__ = ["Example", "TileSampler", "load_dataset"]
+
+
+@dataclass
+class Example:
+    """One parcel at model resolution: image (3, H, W) float16, target (H, W) float16 coverage."""
+
+    image: np.ndarray
+    target: np.ndarray
+    positive: bool
+    centres: list[tuple[int, int]]  # (y, x) of each concealed mass on the model grid
+    meta: dict
+
+
+def _example(scan_path: Path, label: dict, pre: Preprocessor) -> Example:
+    scan, extras = read_npz(scan_path, with_extras=True)
+    p = pre(scan)
+    mask = (extras["mask"] > 0).astype(np.float32)[None]
+    cover, _, _ = resample(mask, scan.line_mm, scan.pixel_mm, pre.config.target_mm)
+    cover = cover[0]
+    centres = []
+    for m in label["masses"]:
+        x0, y0, x1, y1 = m["bbox_px"]
+        if x1 > x0:
+            centres.append((int((y0 + y1) / 2 * p.scale_lines), int((x0 + x1) / 2 * p.scale_pixels)))
+    meta = {k: label.get(k) for k in ("id", "category", "positive")}
+    return Example(
+        p.image.astype(np.float16), cover.astype(np.float16), bool(label["positive"]), centres, meta
+    )
+
+
+def load_dataset(
+    root: str | Path, config: PreprocessConfig, limit: int | None = None, progress: bool = True
+) -> list[Example]:
+    """Preprocess every parcel listed in ``root/index.json`` (at most ``limit``)."""
+    root = Path(root)
+    index_path = root / "index.json"
+    if not index_path.is_file():
+        raise FileNotFoundError(f"{root}: no index.json (generate with `parcelscan simulate --out {root}`)")
+    entries = json.loads(index_path.read_text())["parcels"][:limit]
+    pre = Preprocessor(config)
+    out = []
+    for e in tqdm(entries, desc=f"preprocessing {root.name}", unit="parcel", disable=not progress):
+        label = json.loads((root / e["label"]).read_text())
+        out.append(_example(root / e["scan"], label, pre))
+    return out
+
+
+class TileSampler(torch.utils.data.Dataset):
+    """Random training tiles of ``size`` pixels; ``length`` tiles make an epoch.
+
+    Half the tiles are centred (with jitter) on a concealed mass of a positive parcel, half are cut
+    anywhere in any parcel; out-of-image parts are air (attenuation 0, target 0).
+    """
+
+    def __init__(self, examples: list[Example], size: int, length: int, seed: int, augment: bool = True):
+        if not examples:
+            raise ValueError("no training examples")
+        self.examples, self.size, self.length, self.seed, self.augment = examples, size, length, seed, augment
+        self.positives = [i for i, e in enumerate(examples) if e.centres]
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, idx])
+        s = self.size
+        if self.positives and rng.random() < 0.5:
+            ex = self.examples[self.positives[int(rng.integers(len(self.positives)))]]
+            cy, cx = ex.centres[int(rng.integers(len(ex.centres)))]
+            y0 = int(cy - s // 2 + rng.integers(-s // 3, s // 3 + 1))
+            x0 = int(cx - s // 2 + rng.integers(-s // 3, s // 3 + 1))
+        else:
+            ex = self.examples[int(rng.integers(len(self.examples)))]
+            _, h, w = ex.image.shape
+            y0 = int(rng.integers(min(0, h - s), max(h - s, 0) + 1))
+            x0 = int(rng.integers(min(0, w - s), max(w - s, 0) + 1))
+        image, target = _crop(ex.image, y0, x0, s), _crop(ex.target[None], y0, x0, s)
+        if self.augment:
+            k = int(rng.integers(4))
+            image, target = np.rot90(image, k, axes=(1, 2)), np.rot90(target, k, axes=(1, 2))
+            if rng.random() < 0.5:
+                image, target = image[:, :, ::-1], target[:, :, ::-1]
+        return (
+            torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
+            torch.from_numpy(np.ascontiguousarray(target, dtype=np.float32)),
+        )
+
+
+def _crop(a: np.ndarray, y0: int, x0: int, s: int) -> np.ndarray:
+    """(C, s, s) window at (y0, x0) of a (C, H, W) array, zero (air) outside it."""
+    c, h, w = a.shape
+    out = np.zeros((c, s, s), dtype=a.dtype)
+    ys, xs = max(y0, 0), max(x0, 0)
+    ye, xe = min(y0 + s, h), min(x0 + s, w)
+    if ye > ys and xe > xs:
+        out[:, ys - y0 : ye - y0, xs - x0 : xe - x0] = a[:, ys:ye, xs:xe]
+    return out

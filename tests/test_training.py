@@ -1,0 +1,118 @@
+"""Training smoke test: a few steps on the committed sample set, export, parity ORT vs PyTorch."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import train as train_script
+from parcelscan.training.export import OUTPUT_NAMES, sha256
+from parcelscan.training.network import DetectorNet, NetOutput
+
+SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "sample"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("models")
+    work = tmp_path_factory.mktemp("work")
+    code = train_script.main(
+        [
+            "--data",
+            str(SAMPLE),
+            "--val",
+            str(SAMPLE),
+            "--out",
+            str(out),
+            "--epochs",
+            "2",
+            "--tiles-per-epoch",
+            "16",
+            "--batch-size",
+            "8",
+            "--work",
+            str(work),
+            "--seed",
+            "3",
+        ]
+    )
+    assert code == 0
+    return out, work
+
+
+def test_smoke_training_exports_models_and_card(trained):
+    out, work = trained
+    card = json.loads((out / "parcelscan.json").read_text())
+    assert set(card["files"]) == {"fp32", "int8", "fp16"}
+    for entry in card["files"].values():
+        assert sha256(out / entry["file"]) == entry["sha256"]
+    assert card["outputs"] == list(OUTPUT_NAMES) and 0 <= card["threshold"] <= 1
+    assert card["training"]["seed"] == 3 and "--epochs 2" in card["training"]["command"]
+    assert len(card["training"]["history"]) == 2
+    model = onnx.load(str(out / "parcelscan.onnx"))
+    onnx.checker.check_model(model)
+    assert model.opset_import[0].version >= 17
+    meta = {p.key: p.value for p in model.metadata_props}
+    embedded = json.loads(meta["parcelscan"])
+    assert embedded["preprocess"] == card["preprocess"] and embedded["threshold"] == card["threshold"]
+    assert (work / "last.pt").is_file() and (work / "best.pt").is_file()
+
+
+def test_onnx_matches_pytorch_on_other_batch_and_image_sizes(trained):
+    out, work = trained
+    net = DetectorNet()
+    net.load_state_dict(torch.load(work / "best.pt", weights_only=True))
+    net.eval()
+    x = torch.from_numpy(np.random.default_rng(0).uniform(0, 1.5, (3, 3, 96, 160)).astype(np.float32))
+    with torch.no_grad():
+        ref = net(x)
+    assert isinstance(ref, NetOutput) and ref._fields == OUTPUT_NAMES
+    for precision, atol in (("parcelscan.onnx", 1e-4), ("parcelscan.fp16.onnx", 2e-2)):
+        sess = ort.InferenceSession(str(out / precision), providers=["CPUExecutionProvider"])
+        assert [o.name for o in sess.get_outputs()] == list(OUTPUT_NAMES)
+        heat, score = sess.run(None, {"image": x.numpy()})
+        assert heat.shape == (3, 1, 96, 160) and score.shape == (3,)
+        np.testing.assert_allclose(heat, ref.heatmap.numpy(), atol=atol)
+        np.testing.assert_allclose(score, ref.score.numpy(), atol=atol)
+    sess = ort.InferenceSession(str(out / "parcelscan.int8.onnx"), providers=["CPUExecutionProvider"])
+    heat8, _ = sess.run(None, {"image": x.numpy()})
+    assert heat8.shape == (3, 1, 96, 160) and np.all((heat8 >= 0) & (heat8 <= 1))
+
+
+def test_training_resumes_from_a_weights_only_checkpoint(trained, tmp_path):
+    _, work = trained
+    state = torch.load(work / "last.pt", weights_only=True)
+    assert state["epoch"] == 1 and "optimizer" in state
+    code = train_script.main(
+        [
+            "--data",
+            str(SAMPLE),
+            "--val",
+            str(SAMPLE),
+            "--out",
+            str(tmp_path),
+            "--epochs",
+            "3",
+            "--tiles-per-epoch",
+            "16",
+            "--batch-size",
+            "8",
+            "--work",
+            str(work),
+            "--seed",
+            "3",
+            "--resume",
+            str(work / "last.pt"),
+            "--no-int8",
+            "--no-fp16",
+        ]
+    )
+    assert code == 0
+    history = json.loads((tmp_path / "parcelscan.json").read_text())["training"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
