@@ -197,7 +197,9 @@ def test_interrupted_generation_resumes_to_the_same_dataset(tmp_path):
     fresh = generate_dataset(tmp_path / "fresh", 3, seed=5, config=SMALL, progress=False)
     generate_dataset(tmp_path / "resumed", 2, seed=5, config=SMALL, progress=False)
     first = (tmp_path / "resumed" / "scans" / "000000.npz").stat().st_mtime_ns
-    resumed = generate_dataset(tmp_path / "resumed", 3, seed=5, config=SMALL, progress=False, skip_existing=True)
+    resumed = generate_dataset(
+        tmp_path / "resumed", 3, seed=5, config=SMALL, progress=False, skip_existing=True
+    )
     assert resumed["parcels"] == fresh["parcels"]
     assert (tmp_path / "resumed" / "scans" / "000000.npz").stat().st_mtime_ns == first  # not re-rendered
     s1, *_ = load_example(tmp_path / "fresh", "000002")

@@ -96,9 +96,9 @@ def draw_regions(rgb: np.ndarray, boxes, labels=None, colour=(220, 0, 0)) -> np.
     if len(labels) != len(boxes):
         raise ValueError(f"{len(boxes)} boxes but {len(labels)} labels")
     scale = max(out.shape[1] / 1400, 0.4)
-    thick = max(int(round(2 * scale)), 1)
+    thick = max(round(2 * scale), 1)
     for box, text in zip(boxes, labels, strict=True):
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        x0, y0, x1, y1 = (round(float(v)) for v in box)
         if not (x1 > x0 and y1 > y0):
             raise ValueError(f"box {box} must satisfy x1 > x0 and y1 > y0")
         cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), colour, thick)
