@@ -104,6 +104,22 @@ def export_int8(
     embed_card(int8_path, card)
 
 
+def _float32_outputs(model: onnx.ModelProto) -> None:
+    """Cast any float16 graph output back to float32 (the converter leaves some despite keep_io_types)."""
+    f16, f32 = onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT
+    for out in model.graph.output:
+        if out.type.tensor_type.elem_type != f16:
+            continue
+        inner = f"{out.name}_float16"
+        for node in model.graph.node:
+            node.output[:] = [inner if o == out.name else o for o in node.output]
+            node.input[:] = [inner if i == out.name else i for i in node.input]
+        model.graph.node.append(
+            onnx.helper.make_node("Cast", [inner], [out.name], to=f32, name=f"{out.name}_to_float32")
+        )
+        out.type.tensor_type.elem_type = f32
+
+
 def export_fp16(fp32_path: str | Path, fp16_path: str | Path, card: dict) -> None:
     """fp16 weights and compute with float32 inputs and outputs (for GPUs; slower on CPU)."""
     from onnxconverter_common import float16
@@ -114,5 +130,7 @@ def export_fp16(fp32_path: str | Path, fp16_path: str | Path, card: dict) -> Non
     model = float16.convert_float_to_float16(
         onnx.load(str(fp32_path)), keep_io_types=True, op_block_list=block
     )
+    _float32_outputs(model)
+    onnx.checker.check_model(model)
     onnx.save(model, str(fp16_path))
     embed_card(fp16_path, card)

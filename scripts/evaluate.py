@@ -1,0 +1,204 @@
+"""Evaluate a shipped model on a held-out simulated set, against the ideal observer.
+
+Runs the exported ONNX model(s) through ONNX Runtime exactly as a station would (preprocess, tile,
+batch, stitch), then reports parcel AUROC, TPR at 1 % and 0.1 % FPR, the TPR at the card's operating
+threshold, localisation hit rate and false regions per parcel, overall and stratified by concealment,
+material, mass and ideal-observer d'. Each stratum's TPR is set beside the ideal observer's (a mass
+of d' is found among M = 1000 locations at the per-location false-alarm rate alpha / M with
+probability Phi(d' - z(1 - alpha / M))): a model above it would be leaking labels. Writes
+``<name>.eval.json`` and ``<name>.roc.png`` beside the model and records the results in the card::
+
+    parcelscan simulate --count 2000 --seed 3 --out out/heldout
+    python scripts/evaluate.py --model models/parcelscan.onnx --data out/heldout
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import norm
+from tqdm import tqdm
+
+from parcelscan.engine import OnnxModel
+from parcelscan.evaluation import FPR_TARGETS, roc_curve, stratify, summary, write_roc_png
+from parcelscan.io.npz import read_npz
+from parcelscan.postprocess import regions_from_heatmap
+from parcelscan.training.export import sha256
+
+MASS_BINS = [5, 20, 50, 200, 500, 2000]
+DPRIME_BINS = [0, 5.55, 20, 100, 1000, 1e9]
+LOCATIONS, ALPHA = 1000, 0.01
+
+
+def ideal_detection(dprime: float) -> float:
+    """Probability that the ideal observer finds a mass of this d' at the 1 % parcel false-alarm rate."""
+    return float(norm.cdf(dprime - norm.ppf(1 - ALPHA / LOCATIONS)))
+
+
+def _records(model: OnnxModel, root: Path, entries: list[dict], batch: int) -> list[dict]:
+    out = []
+    for i in tqdm(range(0, len(entries), batch), desc=Path(model.path).name, unit="batch"):
+        chunk = entries[i : i + batch]
+        scans, labels = [], []
+        for e in chunk:
+            scans.append(read_npz(root / e["scan"]))
+            labels.append(json.loads((root / e["label"]).read_text()))
+        for pred, label in zip(model.predict(scans), labels, strict=True):
+            sl, sp = pred.preprocessed.scales
+            alarm = pred.score > model.threshold
+            regions = regions_from_heatmap(pred.heatmap, model.region_threshold) if alarm else []
+            masses = []
+            for m in label["masses"]:
+                x0, y0, x1, y1 = m["bbox_px"]
+                masses.append(
+                    {
+                        "centre": ((x0 + x1) / 2 * sp, (y0 + y1) / 2 * sl),
+                        "concealment": m["concealment"],
+                        "material": m["material"],
+                        "mass_g": m["mass_g"],
+                        "dprime": m["dprime"],
+                        "ideal": ideal_detection(m["dprime"]),
+                    }
+                )
+            out.append(
+                {
+                    "id": label["id"],
+                    "score": pred.score,
+                    "positive": bool(label["positive"]),
+                    "masses": masses,
+                    "regions": [r.box for r in regions],
+                    "category": label["category"],
+                }
+            )
+    return out
+
+
+def _ideal_columns(records: list[dict], strata: dict, key: str, bins) -> None:
+    """Add each stratum's ideal-observer TPR and whether the model exceeds it beyond sampling noise."""
+    for name, row in strata.items():
+        probs = []
+        for r in records:
+            if not r["positive"]:
+                continue
+            ms = r["masses"]
+            if key in ("concealment", "material"):
+                ms = [m for m in ms if str(m[key]) == str(name)]
+            elif bins is not None:
+                lo_hi = [m for m in ms if _label(m[key], bins) == name]
+                ms = lo_hi
+            if ms:
+                probs.append(1 - np.prod([1 - m["ideal"] for m in ms]))
+        if probs:
+            ideal = float(np.mean(probs))
+            n = len(probs)
+            row["ideal_tpr"] = ideal
+            tpr = row.get("tpr_at_1pct", float("nan"))
+            slack = 2 * np.sqrt(max(ideal * (1 - ideal), 1 / n) / n)
+            row["beats_ideal"] = bool(np.isfinite(tpr) and tpr > ideal + slack)
+
+
+def _label(v: float, bins) -> str:
+    edges = np.asarray(bins, float)
+    if v < edges[0]:
+        return f"< {edges[0]:g}"
+    if v >= edges[-1]:
+        return f">= {edges[-1]:g}"
+    k = int(np.searchsorted(edges, v, side="right")) - 1
+    return f"[{edges[k]:g}, {edges[k + 1]:g})"
+
+
+def evaluate(model_path: Path, data: Path, limit: int | None, batch: int, threads: int | None) -> dict:
+    card_path = model_path.parent / (model_path.name.split(".")[0] + ".json")
+    card = json.loads(card_path.read_text()) if card_path.is_file() else None
+    if card is not None:
+        known = {v["file"]: v["sha256"] for v in card.get("files", {}).values()}
+        if model_path.name in known and sha256(model_path) != known[model_path.name]:
+            raise SystemExit(f"{model_path}: sha256 does not match {card_path}")
+    model = OnnxModel(model_path, threads=threads, allow_spinning=False)
+    index = json.loads((data / "index.json").read_text())
+    entries = index["parcels"][:limit]
+    records = _records(model, data, entries, batch)
+    result = {
+        "model": model_path.name,
+        "data": {"dir": str(data), "seed": index.get("seed"), "count": len(entries)},
+        "summary": summary(records, model.threshold),
+        "strata": {},
+    }
+    thresholds = {f: result["summary"][f"threshold_at_{100 * f:g}pct"] for f in FPR_TARGETS}
+    # strata are judged at the card's operating threshold chosen on validation data
+    thresholds[0.01] = model.threshold
+    for key, bins in (
+        ("concealment", None),
+        ("material", None),
+        ("mass_g", MASS_BINS),
+        ("dprime", DPRIME_BINS),
+    ):
+        strata = stratify(records, key, thresholds=thresholds, bins=bins)
+        strata = {str(k): v for k, v in strata.items()}
+        _ideal_columns(records, strata, key, bins)
+        result["strata"][key] = strata
+    result["any_stratum_beats_ideal"] = any(
+        row.get("beats_ideal", False) for s in result["strata"].values() for row in s.values()
+    )
+    scores = np.array([r["score"] for r in records])
+    labels = np.array([r["positive"] for r in records])
+    fpr, tpr, _ = roc_curve(scores, labels)
+    result["roc"] = {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", type=Path, nargs="+", required=True, help="ONNX model file(s), fp32 first")
+    p.add_argument("--data", type=Path, required=True, help="held-out dataset directory")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--batch", type=int, default=8, help="scans per inference call")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--no-card", action="store_true", help="do not record the results in the model card")
+    args = p.parse_args(argv)
+    command = "python scripts/evaluate.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    results, curves = {}, {}
+    for path in args.model:
+        r = evaluate(path, args.data, args.limit, args.batch, args.threads)
+        r["command"] = command
+        results[path.name] = r
+        curves[f"{path.name} (AUROC {r['summary']['auroc']:.4f})"] = (r["roc"]["fpr"], r["roc"]["tpr"])
+        s = r["summary"]
+        print(
+            f"{path.name}: AUROC {s['auroc']:.4f}  TPR@1%FPR {s['tpr_at_1pct']:.3f}  TPR@0.1%FPR "
+            f"{s['tpr_at_0.1pct']:.3f}  TPR/FPR at card threshold {s['tpr_at_threshold']:.3f}/"
+            f"{s['fpr_at_threshold']:.3f}  hit rate {s['hit_rate']:.3f}  false regions/parcel "
+            f"{s['false_regions_per_parcel']:.3f}  beats ideal: {r['any_stratum_beats_ideal']}"
+        )
+    first = args.model[0]
+    stem = first.name.split(".")[0]
+    out_json = first.parent / f"{stem}.eval.json"
+    out_json.write_text(json.dumps(results, indent=1, default=float))
+    write_roc_png(first.parent / f"{stem}.roc.png", curves, log_fpr=True, title="held-out parcels")
+    card_path = first.parent / f"{stem}.json"
+    if not args.no_card and card_path.is_file():
+        card = json.loads(card_path.read_text())
+        base = results[first.name]["summary"]["auroc"]
+        card["evaluation"] = {
+            "command": command,
+            "data": results[first.name]["data"],
+            "summary": {k: {kk: vv for kk, vv in v["summary"].items()} for k, v in results.items()},
+            "strata": results[first.name]["strata"],
+            "auroc_delta_vs_fp32": {k: v["summary"]["auroc"] - base for k, v in results.items()},
+            "any_stratum_beats_ideal": results[first.name]["any_stratum_beats_ideal"],
+            "files": [out_json.name, f"{stem}.roc.png"],
+        }
+        card_path.write_text(json.dumps(card, indent=1, default=float))
+    print(f"wrote {out_json} and {first.parent / (stem + '.roc.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
