@@ -179,6 +179,28 @@ def test_cli_simulate_writes_scans_labels_index_and_previews(tmp_path, capsys):
     assert "wrote 2 parcels" in capsys.readouterr().out
 
 
+def test_cli_skip_existing_keeps_written_parcels(tmp_path):
+    args = [
+        "simulate",
+        "--count",
+        "1",
+        "--seed",
+        "4",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+        "--max-parcel-cm",
+        "40",
+        "30",
+        "25",
+    ]
+    assert cli_main(args) == 0
+    before = (tmp_path / "scans" / "000000.npz").stat().st_mtime_ns
+    assert cli_main([*args[:2], "2", *args[3:], "--skip-existing"]) == 0
+    assert (tmp_path / "scans" / "000000.npz").stat().st_mtime_ns == before
+    assert json.loads((tmp_path / "index.json").read_text())["count"] == 2
+
+
 def test_cli_reports_bad_values_clearly(tmp_path, capsys):
     code = cli_main(
         ["simulate", "--count", "1", "--seed", "0", "--out", str(tmp_path), "--positive-fraction", "3"]

@@ -28,6 +28,7 @@ def _simulate(args: argparse.Namespace) -> int:
         config=config,
         start=args.start,
         progress=not args.quiet,
+        skip_existing=args.skip_existing,
     )
     print(f"wrote {index['count']} parcels ({index['positives']} with concealed masses) to {args.out}")
     return 0
