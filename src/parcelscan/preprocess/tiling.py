@@ -3,9 +3,10 @@
 Conventions: images are (C, H, W) float32, rows = lines along the belt, columns = detector pixels
 across it. Scale factors are model pixels per scan pixel, ``scale_lines = H / L`` and
 ``scale_pixels = W / P``, both exact ratios of the integer sizes. Pixel centres are aligned the way
-OpenCV aligns them: scan coordinate ``(y + 0.5) / scale - 0.5`` for model row ``y``. Boxes follow
-scikit-image's ``bbox``: ``(row0, col0, row1, col1)`` in pixel-edge coordinates, half-open, so a
-box maps between grids by a plain division by the scale factors.
+OpenCV aligns them: scan coordinate ``(y + 0.5) / scale - 0.5`` for model row ``y``. Boxes are
+``(x0, y0, x1, y1)`` as in the simulator's ``bbox_px`` labels: x across the belt (columns), y along
+it (rows), pixel-edge coordinates, half-open, so a box maps between grids by a plain division by
+the scale factors.
 
 OpenCV's own thread pool is left alone: callers choose it with ``cv2.setNumThreads``.
 """

@@ -31,7 +31,7 @@ class Example:
     image: np.ndarray
     target: np.ndarray
     positive: bool
-    centres: list[tuple[int, int]]  # (y, x) of each concealed mass on the model grid
+    centres: list[tuple[int, int]]  # (row, column) of each concealed mass on the model grid (for cropping)
     meta: dict
 
 
