@@ -152,6 +152,17 @@ def evaluate(model_path: Path, data: Path, limit: int | None, batch: int, thread
     return result
 
 
+def _finite(obj):
+    """NaN and infinities (empty strata) become null: the JSON stays standard."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, nargs="+", required=True, help="ONNX model file(s), fp32 first")
@@ -180,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     first = args.model[0]
     stem = first.name.split(".")[0]
     out_json = first.parent / f"{stem}.eval.json"
-    out_json.write_text(json.dumps(results, indent=1, default=float))
+    out_json.write_text(json.dumps(_finite(results), indent=1, default=float))
     write_roc_png(first.parent / f"{stem}.roc.png", curves, log_fpr=True, title="held-out parcels")
     card_path = first.parent / f"{stem}.json"
     if not args.no_card and card_path.is_file():
@@ -195,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             "any_stratum_beats_ideal": results[first.name]["any_stratum_beats_ideal"],
             "files": [out_json.name, f"{stem}.roc.png"],
         }
-        card_path.write_text(json.dumps(card, indent=1, default=float))
+        card_path.write_text(json.dumps(_finite(card), indent=1, default=float))
     print(f"wrote {out_json} and {first.parent / (stem + '.roc.png')}")
     return 0
 

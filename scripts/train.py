@@ -28,8 +28,8 @@ from parcelscan.evaluation import auroc, threshold_at_fpr, tpr_at_fpr
 from parcelscan.preprocess import PreprocessConfig
 from parcelscan.preprocess.tiling import tiles
 from parcelscan.training.data import load_dataset
-from parcelscan.training.export import OUTPUT_NAMES, export_fp16, export_int8, export_onnx, sha256
-from parcelscan.training.loop import TrainConfig, predict_examples, train
+from parcelscan.training.export import OUTPUT_NAMES, embed_card, export_fp16, export_int8, export_onnx, sha256
+from parcelscan.training.loop import TrainConfig, train
 from parcelscan.training.network import DetectorNet, gflops
 
 VERSION = "0.1.0"
@@ -44,6 +44,20 @@ def _dataset_info(root: Path) -> dict:
         "positives": index.get("positives"),
         "scene_config": index.get("config"),
     }
+
+
+def _validation_scores(model_path: Path, root: Path, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Parcel scores of the validation set by the exported model (ONNX Runtime), and the labels."""
+    from parcelscan.engine import OnnxModel
+    from parcelscan.io.npz import read_npz
+
+    model = OnnxModel(model_path, allow_spinning=False)
+    entries = json.loads((root / "index.json").read_text())["parcels"][:limit]
+    scores = []
+    for i in range(0, len(entries), 8):
+        scans = [read_npz(root / e["scan"]) for e in entries[i : i + 8]]
+        scores += [p.score for p in model.predict(scans)]
+    return np.array(scores), np.array([bool(e["positive"]) for e in entries])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,18 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     model, history = train(train_ex, val_ex, pre, cfg, args.work, resume=args.resume)
     minutes = (time.time() - t0) / 60
 
-    # Operating point: 1 % parcel false-alarm rate on the validation negatives.
-    scores = np.array([s for s, _ in predict_examples(model, val_ex, pre, args.device)])
-    labels = np.array([e.positive for e in val_ex])
-    threshold = threshold_at_fpr(scores[~labels], 0.01)
-    val = {
-        "auroc": auroc(scores, labels),
-        "tpr_at_1pct_fpr": tpr_at_fpr(scores, labels, 0.01),
-        "parcels": len(val_ex),
-        "positives": int(labels.sum()),
-    }
-    print(f"validation: {json.dumps(val)}; threshold {threshold:.4f}")
-
     args.out.mkdir(parents=True, exist_ok=True)
     net = DetectorNet()
     card = {
@@ -124,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         "input": {"name": "image", "shape": ["batch", 3, "height", "width"], "channels": list(pre.channels)},
         "outputs": list(OUTPUT_NAMES),
         "preprocess": pre.to_dict(),
-        "threshold": float(threshold),
-        "region_threshold": float(threshold),
+        "threshold": 0.5,
+        "region_threshold": 0.5,
         "threshold_rule": "alarm when the parcel score > threshold; chosen at 1 % parcel FPR on validation",
         "network": {
             "architecture": "DetectorNet (U-Net-lite)",
@@ -139,9 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             "minutes": round(minutes, 1),
             "train_data": _dataset_info(data_dir),
             "val_data": _dataset_info(args.val),
-            "config": {k: v for k, v in cfg.__dict__.items()},
+            "config": dict(cfg.__dict__),
             "history": history,
-            "validation": val,
             "torch": torch.__version__,
         },
     }
@@ -161,8 +162,32 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_fp16:
         files["fp16"] = args.out / f"{args.name}.fp16.onnx"
         export_fp16(fp32, files["fp16"], card)
+
+    # Operating point of each file: 1 % parcel false alarms on the validation parcels, scored by the
+    # exported model through ONNX Runtime exactly as a station will score them.
+    validation = {}
+    for kind, path in files.items():
+        scores, labels = _validation_scores(path, args.val, args.limit)
+        threshold = threshold_at_fpr(scores[~labels], 0.01)
+        validation[kind] = {
+            "threshold": threshold,
+            "auroc": auroc(scores, labels),
+            "tpr_at_1pct_fpr": tpr_at_fpr(scores, labels, 0.01),
+            "parcels": int(labels.size),
+            "positives": int(labels.sum()),
+        }
+        print(f"validation {kind}: {json.dumps(validation[kind])}")
+        embed_card(path, {**card, "threshold": threshold, "region_threshold": threshold, "precision": kind})
+    card["threshold"] = card["region_threshold"] = validation["fp32"]["threshold"]
+    card["training"]["validation"] = validation
     card["files"] = {
-        k: {"file": v.name, "sha256": sha256(v), "bytes": v.stat().st_size} for k, v in files.items()
+        k: {
+            "file": v.name,
+            "sha256": sha256(v),
+            "bytes": v.stat().st_size,
+            "threshold": validation[k]["threshold"],
+        }
+        for k, v in files.items()
     }
     (args.out / f"{args.name}.json").write_text(json.dumps(card, indent=1))
     print(f"wrote {', '.join(str(v) for v in files.values())} and {args.out / (args.name + '.json')}")

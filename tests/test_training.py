@@ -62,6 +62,11 @@ def test_smoke_training_exports_models_and_card(trained):
     embedded = json.loads(meta["parcelscan"])
     assert embedded["preprocess"] == card["preprocess"] and embedded["threshold"] == card["threshold"]
     assert (work / "last.pt").is_file() and (work / "best.pt").is_file()
+    # each file carries the threshold chosen for it on the validation set, through ONNX Runtime
+    for kind, entry in card["files"].items():
+        meta = {p.key: p.value for p in onnx.load(str(out / entry["file"])).metadata_props}
+        assert json.loads(meta["parcelscan"])["threshold"] == entry["threshold"]
+        assert card["training"]["validation"][kind]["threshold"] == entry["threshold"]
 
 
 def test_onnx_matches_pytorch_on_other_batch_and_image_sizes(trained):
