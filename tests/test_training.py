@@ -121,3 +121,25 @@ def test_training_resumes_from_a_weights_only_checkpoint(trained, tmp_path):
     assert code == 0
     history = json.loads((tmp_path / "parcelscan.json").read_text())["training"]["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]
+
+
+def test_evaluate_script_writes_metrics_roc_and_card(trained):
+    import evaluate as evaluate_script
+
+    out, _ = trained
+    models = [str(out / f) for f in ("parcelscan.onnx", "parcelscan.int8.onnx", "parcelscan.fp16.onnx")]
+    assert evaluate_script.main(["--model", *models, "--data", str(SAMPLE)]) == 0
+    result = json.loads((out / "parcelscan.eval.json").read_text())
+    s = result["parcelscan.onnx"]["summary"]
+    assert s["n_parcels"] == 4 and s["n_positive"] == 3 and 0 <= s["auroc"] <= 1
+    assert set(result["parcelscan.onnx"]["strata"]) == {"concealment", "material", "mass_g", "dprime"}
+    card = json.loads((out / "parcelscan.json").read_text())
+    assert set(card["evaluation"]["auroc_delta_vs_fp32"]) == {Path(m).name for m in models}
+    assert (out / "parcelscan.roc.png").read_bytes()[:4] == b"\x89PNG"
+    # tampering is refused: the card's sha256 no longer matches
+    tampered = out / "parcelscan.int8.onnx"
+    data = tampered.read_bytes()
+    tampered.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    with pytest.raises(SystemExit, match="sha256"):
+        evaluate_script.main(["--model", str(tampered), "--data", str(SAMPLE)])
+    tampered.write_bytes(data)
