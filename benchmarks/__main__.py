@@ -68,7 +68,8 @@ def _rows(result: dict) -> list[str]:
             f"{result['median_total_ms']:.1f} ms ({parts} ms) |"
         ]
     return [
-        f"| preprocessing vs model ({result['model']}, 1 thread each) | 2 x 1024 x 1024, {result['tiles']} tiles | "
+        f"| preprocessing vs model ({result['model']}, 1 thread each) "
+        f"| 2 x 1024 x 1024, {result['tiles']} tiles | "
         f"model {result['model_ms']:.1f} ms / preprocessing {result['preprocess_ms']:.1f} ms = "
         f"{result['model_over_preprocess']:.1f}x |"
     ]
