@@ -15,6 +15,21 @@ index = generate_dataset({str(tmp_path)!r}, 1, seed=0, preview=True, progress=Fa
                          config=SceneConfig(max_parcel_cm=(40.0, 30.0, 25.0), clutter=(1, 2)))
 scan = parcelscan.load_scan({str(tmp_path)!r} + "/" + index["parcels"][0]["scan"])
 assert scan.signals.ndim == 3
+# preprocessing, material analysis, readers and rendering: the whole front half of the pipeline
+from parcelscan.preprocess import Preprocessor, estimate_mass, scanner_model, apparent_z, r_curves
+from parcelscan.io import write_png_pair, write_dicos
+from parcelscan.viz import pseudo_colour, draw_regions
+from parcelscan.engine import OnnxModel
+from parcelscan.postprocess import regions_from_heatmap
+from parcelscan.evaluation import auroc
+pre = Preprocessor()(scan)
+batch, origins = Preprocessor().tiles(pre)
+a = -np.log(scan.transmission())
+region = np.zeros(a.shape[1:], bool); region[10:20, 10:20] = True
+estimate_mass(a, region, 0.01, scanner_model(scan))
+write_dicos(scan, {str(tmp_path)!r} + "/x.dcm")
+assert parcelscan.load_scan({str(tmp_path)!r} + "/x.dcm").shape == scan.shape
+draw_regions(pseudo_colour(scan), [[1, 1, 5, 5]], ["x"])
 bad = [m for m in sys.modules if m == "torch" or m.startswith("torch.")]
 print("TORCH" if bad else "CLEAN")
 """
