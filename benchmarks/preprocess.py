@@ -13,6 +13,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from ._timing import timed
+
 N_PIXELS, PIXEL_MM = 1024, 0.8
 STAGES = {
     "transmission": "transmission",
@@ -53,18 +55,8 @@ def run(repeats: int = 20, seed: int = 0, config=None) -> dict:
     totals = dict.fromkeys([*STAGES, "tiling"], 0.0)
     originals = {name: getattr(pipeline, fn) for name, fn in STAGES.items()}
 
-    def timed(name, fn):
-        def inner(*args, **kw):
-            t = time.perf_counter()
-            try:
-                return fn(*args, **kw)
-            finally:
-                totals[name] += time.perf_counter() - t
-
-        return inner
-
     for name, fn in STAGES.items():
-        setattr(pipeline, fn, timed(name, originals[name]))
+        setattr(pipeline, fn, timed(totals, name, originals[name]))
     per_run, stages = [], []
     try:
         for i in range(repeats + 1):

@@ -13,6 +13,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from ._timing import timed
+
 N_LINES, N_PIXELS, PIXEL_MM = 1000, 1024, 0.8
 
 
@@ -23,18 +25,8 @@ def _stage_timer():
     totals = {"chords": 0.0, "signals": 0.0, "detector": 0.0}
     originals = {"chord_map": render.chord_map, "digitise": render.digitise}
 
-    def timed(name, fn):
-        def inner(*args, **kw):
-            t = time.perf_counter()
-            try:
-                return fn(*args, **kw)
-            finally:
-                totals[name] += time.perf_counter() - t
-
-        return inner
-
-    render.chord_map = timed("chords", originals["chord_map"])
-    render.digitise = timed("detector", originals["digitise"])
+    render.chord_map = timed(totals, "chords", originals["chord_map"])
+    render.digitise = timed(totals, "detector", originals["digitise"])
     return totals, originals
 
 
