@@ -46,6 +46,68 @@ def _dataset_info(root: Path) -> dict:
     }
 
 
+def export_all(
+    model,
+    card: dict,
+    train_ex,
+    val_dir: Path,
+    out: Path,
+    name: str,
+    seed: int,
+    limit: int | None,
+    int8: bool = True,
+    fp16: bool = True,
+) -> dict:
+    """Export fp32 (+ int8, fp16), choose each file's threshold on the validation set, write the card."""
+    pre = PreprocessConfig.from_dict(card["preprocess"])
+    fp32 = out / f"{name}.onnx"
+    export_onnx(model, fp32, card)
+    files = {"fp32": fp32}
+    if int8:
+        rng = np.random.default_rng(seed)
+        pool = []
+        for i in rng.choice(len(train_ex), size=min(24, len(train_ex)), replace=False):
+            batch, _ = tiles(train_ex[int(i)].image.astype(np.float32), pre.tile, pre.overlap)
+            pool.extend(batch[:4])
+        # equal-sized batches: the percentile calibrator concatenates them
+        calib = [np.stack(pool[i : i + 4]) for i in range(0, len(pool) - 3, 4)]
+        files["int8"] = out / f"{name}.int8.onnx"
+        export_int8(fp32, files["int8"], calib, card)
+    if fp16:
+        files["fp16"] = out / f"{name}.fp16.onnx"
+        export_fp16(fp32, files["fp16"], card)
+
+    # Operating point of each file: 1 % parcel false alarms on the validation parcels, scored by the
+    # exported model through ONNX Runtime exactly as a station will score them.
+    validation = {}
+    for kind, path in files.items():
+        scores, labels = _validation_scores(path, val_dir, limit)
+        threshold = threshold_at_fpr(scores[~labels], 0.01)
+        validation[kind] = {
+            "threshold": threshold,
+            "auroc": auroc(scores, labels),
+            "tpr_at_1pct_fpr": tpr_at_fpr(scores, labels, 0.01),
+            "parcels": int(labels.size),
+            "positives": int(labels.sum()),
+        }
+        print(f"validation {kind}: {json.dumps(validation[kind])}")
+        embed_card(path, {**card, "threshold": threshold, "region_threshold": threshold, "precision": kind})
+    card["threshold"] = card["region_threshold"] = validation["fp32"]["threshold"]
+    card["training"]["validation"] = validation
+    card["files"] = {
+        k: {
+            "file": v.name,
+            "sha256": sha256(v),
+            "bytes": v.stat().st_size,
+            "threshold": validation[k]["threshold"],
+        }
+        for k, v in files.items()
+    }
+    (out / f"{name}.json").write_text(json.dumps(card, indent=1))
+    print(f"wrote {', '.join(str(v) for v in files.values())} and {out / (name + '.json')}")
+    return card
+
+
 def _validation_scores(model_path: Path, root: Path, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Parcel scores of the validation set by the exported model (ONNX Runtime), and the labels."""
     from parcelscan.engine import OnnxModel
@@ -146,51 +208,18 @@ def main(argv: list[str] | None = None) -> int:
             "torch": torch.__version__,
         },
     }
-    fp32 = args.out / f"{args.name}.onnx"
-    export_onnx(model, fp32, card)
-    files = {"fp32": fp32}
-    if not args.no_int8:
-        rng = np.random.default_rng(args.seed)
-        pool = []
-        for i in rng.choice(len(train_ex), size=min(24, len(train_ex)), replace=False):
-            batch, _ = tiles(train_ex[int(i)].image.astype(np.float32), pre.tile, pre.overlap)
-            pool.extend(batch[:4])
-        # equal-sized batches: the percentile calibrator concatenates them
-        calib = [np.stack(pool[i : i + 4]) for i in range(0, len(pool) - 3, 4)]
-        files["int8"] = args.out / f"{args.name}.int8.onnx"
-        export_int8(fp32, files["int8"], calib, card)
-    if not args.no_fp16:
-        files["fp16"] = args.out / f"{args.name}.fp16.onnx"
-        export_fp16(fp32, files["fp16"], card)
-
-    # Operating point of each file: 1 % parcel false alarms on the validation parcels, scored by the
-    # exported model through ONNX Runtime exactly as a station will score them.
-    validation = {}
-    for kind, path in files.items():
-        scores, labels = _validation_scores(path, args.val, args.limit)
-        threshold = threshold_at_fpr(scores[~labels], 0.01)
-        validation[kind] = {
-            "threshold": threshold,
-            "auroc": auroc(scores, labels),
-            "tpr_at_1pct_fpr": tpr_at_fpr(scores, labels, 0.01),
-            "parcels": int(labels.size),
-            "positives": int(labels.sum()),
-        }
-        print(f"validation {kind}: {json.dumps(validation[kind])}")
-        embed_card(path, {**card, "threshold": threshold, "region_threshold": threshold, "precision": kind})
-    card["threshold"] = card["region_threshold"] = validation["fp32"]["threshold"]
-    card["training"]["validation"] = validation
-    card["files"] = {
-        k: {
-            "file": v.name,
-            "sha256": sha256(v),
-            "bytes": v.stat().st_size,
-            "threshold": validation[k]["threshold"],
-        }
-        for k, v in files.items()
-    }
-    (args.out / f"{args.name}.json").write_text(json.dumps(card, indent=1))
-    print(f"wrote {', '.join(str(v) for v in files.values())} and {args.out / (args.name + '.json')}")
+    export_all(
+        model,
+        card,
+        train_ex,
+        args.val,
+        args.out,
+        args.name,
+        args.seed,
+        args.limit,
+        not args.no_int8,
+        not args.no_fp16,
+    )
     return 0
 
 

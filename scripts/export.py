@@ -1,0 +1,53 @@
+"""Re-export trained weights: ONNX fp32, int8, fp16, thresholds and card, keeping the training record.
+
+For when the export step improves after a model was trained (the training itself is not redone)::
+
+    python scripts/export.py --weights out/train_run/best.pt --card models/parcelscan.json \\
+        --data out/train --val out/val
+
+The card keeps its ``training`` section (command, seed, data, history) and gains an ``export``
+entry with this command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from parcelscan.preprocess import PreprocessConfig
+from parcelscan.training.data import load_dataset
+from parcelscan.training.network import DetectorNet
+from train import export_all
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--weights", type=Path, required=True, help="state dict saved by train.py (best.pt)")
+    p.add_argument("--card", type=Path, required=True, help="the model card written by train.py")
+    p.add_argument("--data", type=Path, required=True, help="training data (int8 calibration tiles)")
+    p.add_argument("--val", type=Path, required=True, help="validation data (thresholds)")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="calibration sampling seed (default: the card's)")
+    args = p.parse_args(argv)
+    card = json.loads(args.card.read_text())
+    card.pop("evaluation", None)  # the files change: evaluate again
+    command = "python scripts/export.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    card["export"] = {"command": command}
+    model = DetectorNet()
+    model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
+    train_ex = load_dataset(args.data, PreprocessConfig.from_dict(card["preprocess"]), limit=args.limit)
+    seed = card["training"]["seed"] if args.seed is None else args.seed
+    export_all(model, card, train_ex, args.val, args.card.parent, args.card.stem, seed, args.limit)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
