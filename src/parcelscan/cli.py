@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -32,6 +34,88 @@ def _simulate(args: argparse.Namespace) -> int:
     )
     print(f"wrote {index['count']} parcels ({index['positives']} with concealed masses) to {args.out}")
     return 0
+
+
+_DEMO_CASES = (
+    ("mannequin", "mannequin"),
+    ("tile_stack_layer", "tile stack"),
+    ("tile_blend", "tile blend"),
+    ("misdeclared_powder", "powder declared as nickel"),
+    ("other_carrier", "other carrier"),
+    (None, "benign look-alikes"),
+    (None, "benign look-alikes"),
+)
+
+
+def default_model_path() -> Path:
+    """The shipped model: $PARCELSCAN_MODEL, else models/parcelscan.onnx of the source checkout."""
+    env = os.environ.get("PARCELSCAN_MODEL")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "models" / "parcelscan.onnx"
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .engine import OnnxModel
+    from .postprocess import regions_from_heatmap
+    from .preprocess import box_to_scan
+    from .sim.catalogue import CONCEALMENT_TYPES, SceneConfig, random_parcel
+    from .sim.render import render_scene
+    from .viz import draw_regions, heatmap_overlay, pseudo_colour, write_png
+
+    model_path = Path(args.model) if args.model else default_model_path()
+    if not model_path.is_file():
+        raise ValueError(f"model file {model_path} not found (set --model or PARCELSCAN_MODEL)")
+    model = OnnxModel(model_path, threads=args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"model {model_path.name} (version {model.version}), alarm when score > {model.threshold:.4f}")
+    print(f"{'parcel':8s} {'truth':48s} {'score':>6s}  verdict")
+    for i, (concealment, title) in enumerate(_DEMO_CASES):
+        rng = np.random.default_rng([args.seed, i])
+        if concealment is None:
+            config = SceneConfig(
+                positive_fraction=0.0, lookalike_share=1.0, clutter=(2, 5), max_parcel_cm=(70.0, 50.0, 40.0)
+            )
+        else:
+            weights = {c: float(c == concealment) for c in CONCEALMENT_TYPES}
+            config = SceneConfig(
+                positive_fraction=1.0,
+                concealment_weights=weights,
+                clutter=(1, 4),
+                max_parcel_cm=(70.0, 50.0, 40.0),
+                mass_range_g=(20.0, 600.0),
+            )
+        scene, scanner = random_parcel(rng, config)
+        rendered = render_scene(scene, scanner, rng)
+        pred = model.predict([rendered.scan])[0]
+        alarm = pred.score > model.threshold
+        truth = ", ".join(f"{m.material} {m.mass_g:.0f} g in {m.carrier}" for m in rendered.masses)
+        truth = (
+            truth or f"benign ({scene.category.removeprefix('benign_').removeprefix('benign') or 'clutter'})"
+        )
+        print(f"{i:06d}   {truth[:48]:48s} {pred.score:6.3f}  {'ALARM' if alarm else 'clear'}")
+        rgb = pseudo_colour(rendered.scan)
+        scales = pred.preprocessed.scales
+        heat = np.clip(_to_scan(pred.heatmap, scales, rendered.scan.shape[1:]), 0, 1)
+        rgb = heatmap_overlay(rgb, heat)
+        boxes = [
+            box_to_scan(r.box, scales) for r in regions_from_heatmap(pred.heatmap, model.region_threshold)
+        ]
+        if alarm and boxes:
+            rgb = draw_regions(rgb, boxes, [f"{r:.2f}" for r in [pred.score] * len(boxes)])
+        truth_boxes = [m.bbox_px for m in rendered.masses if m.n_pixels]
+        if truth_boxes:
+            rgb = draw_regions(rgb, truth_boxes, ["truth"] * len(truth_boxes), colour=(0, 160, 0))
+        write_png(out / f"{i:06d}_{title.replace(' ', '_')}.png", rgb)
+    print(f"overlays (red: detections, green: truth) in {out}")
+    return 0
+
+
+def _to_scan(heatmap, scales, shape):
+    from .preprocess import to_scan_coords
+
+    return to_scan_coords(heatmap[None], scales, shape)[0]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_simulate)
+    d = sub.add_parser(
+        "demo", help="simulate parcels with known contents and scan them with the shipped model"
+    )
+    d.add_argument("--out", default="out/demo", help="where the overlay PNGs go")
+    d.add_argument("--model", default=None, help="ONNX model (default: the shipped models/parcelscan.onnx)")
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    d.set_defaults(func=_demo)
     return parser
 
 
