@@ -30,7 +30,8 @@ from typing import IO, Any, Literal, overload
 import numpy as np
 from numpy.lib import format as npy_format
 
-from ..scan import MAX_SCAN_ELEMENTS, SCAN_FORMAT_VERSION, Scan, ScanError, validate_scan
+from ..scan import MAX_SCAN_ELEMENTS, SCAN_FORMAT_VERSION, Scan, ScanError
+from ._calibration import prepare_for_write
 
 __all__ = ["FORMAT_NAME", "read_npz", "write_npz"]
 
@@ -84,16 +85,10 @@ def write_npz(scan: Scan, path: str | os.PathLike, *, extras: dict[str, np.ndarr
     if not isinstance(scan, Scan):
         raise TypeError(f"scan must be a parcelscan Scan, got {type(scan).__name__}")
     path = Path(path)
-    validate_scan(scan)  # arrays are mutable: re-check what may have changed since construction
+    # Re-check what may have changed since construction (arrays are mutable), exactly as the reader
+    # will see it: a float64 reference may overflow or tie in float32.
+    air, dark = prepare_for_write(scan, path)
     _check_json(scan.metadata, "metadata")
-    with np.errstate(over="ignore"):  # an overflow to Inf is reported just below, as a ScanError
-        air = np.ascontiguousarray(scan.air, dtype=np.float32)
-        dark = np.ascontiguousarray(scan.dark, dtype=np.float32)
-    # Validate exactly what the reader will see (a float64 reference may overflow or tie in float32).
-    try:
-        Scan(scan.signals, air, dark, scan.channels, scan.pixel_mm, scan.line_mm, scan.kvp, scan.metadata)
-    except ScanError as exc:
-        raise ScanError(f"cannot write {path}: {exc} (after conversion to float32)") from exc
     header = {
         "format": FORMAT_NAME,
         "format_version": SCAN_FORMAT_VERSION,
