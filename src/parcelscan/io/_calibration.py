@@ -12,9 +12,10 @@ import json
 import math
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -256,13 +257,19 @@ def prepare_for_write(scan: Scan, path: Path) -> tuple[np.ndarray, np.ndarray]:
     return air, dark
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync, then rename over ``path``."""
+def atomic_write(path: Path, data: bytes | Callable[[IO[bytes]], None]) -> None:
+    """Write ``data`` (bytes, or a function writing to a binary file) to a temporary file beside
+    ``path``, fsync, then rename over ``path``: a reader never sees a half-written file and a failed
+    write leaves any old file intact."""
+    # os.open with 0o666 lets the umask set the permissions, as for any new file (mkstemp gives 0600).
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import re
-import secrets
 import struct
 import zipfile
 import zlib
@@ -31,7 +30,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from ..scan import MAX_SCAN_ELEMENTS, SCAN_FORMAT_VERSION, Scan, ScanError
-from ._calibration import prepare_for_write
+from ._calibration import atomic_write, prepare_for_write
 
 __all__ = ["FORMAT_NAME", "read_npz", "write_npz"]
 
@@ -107,7 +106,8 @@ def write_npz(scan: Scan, path: str | os.PathLike, *, extras: dict[str, np.ndarr
     }
     for name, value in (extras or {}).items():
         arrays[EXTRA_PREFIX + _check_extra(name, value)] = value
-    _atomic_savez(path, arrays)
+    # a file handle: numpy appends no ".npz" to the name
+    atomic_write(path, lambda fh: np.savez_compressed(fh, allow_pickle=False, **arrays))
     return path
 
 
@@ -321,18 +321,3 @@ def _check_extra(name: Any, value: Any) -> str:
     if problem:
         raise ScanError(f"extra '{name}' {problem}")
     return name
-
-
-def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    # os.open with 0o666 lets the umask set the permissions, as for any new file (mkstemp gives 0600).
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, allow_pickle=False, **arrays)  # a file handle: numpy appends no ".npz"
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
