@@ -206,3 +206,51 @@ def test_inference_modules_never_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "CLEAN"
+
+
+def test_io_binding_and_batch_buckets_give_the_plain_results(model_path):
+    rng = np.random.default_rng(4)
+    batch = rng.normal(0, 1, (7, 3, 24, 40)).astype(np.float32)
+    heat, score = OnnxModel(model_path, max_batch=4).run(batch)
+    bucketed = OnnxModel(model_path, batch_buckets=(5, 2), io_binding=True)
+    assert bucketed.buckets == (2, 5) and bucketed.max_batch == 5 and bucketed.device == "cpu"
+    calls = []
+    bucketed.session = _Spy(bucketed.session, calls)
+    heat_b, score_b = bucketed.run(batch)  # 5 + 2 tiles: both buckets, no padding needed
+    heat_c, _ = bucketed.run(batch[:3])  # 3 tiles padded to the 5 bucket
+    assert calls == [5, 2, 5]
+    np.testing.assert_allclose(heat_b, heat, atol=1e-6)
+    np.testing.assert_allclose(score_b, score, atol=1e-6)
+    np.testing.assert_allclose(heat_c, heat[:3], atol=1e-6)
+    with pytest.raises(ValueError, match="batch_buckets"):
+        OnnxModel(model_path, batch_buckets=[0, 4])
+
+
+class _Spy:
+    """Wraps an InferenceSession and records the batch size of every IOBinding run."""
+
+    def __init__(self, session, calls):
+        self._s, self._calls = session, calls
+
+    def __getattr__(self, name):
+        return getattr(self._s, name)
+
+    def run_with_iobinding(self, binding):
+        self._calls.append(self._last)
+        return self._s.run_with_iobinding(binding)
+
+    def io_binding(self):
+        spy = self
+
+        class _B:
+            def __init__(self):
+                self._b = spy._s.io_binding()
+
+            def __getattr__(self, name):
+                return getattr(self._b, name)
+
+            def bind_ortvalue_input(self, name, value):
+                spy._last = value.shape()[0]
+                return self._b.bind_ortvalue_input(name, value)
+
+        return _B()

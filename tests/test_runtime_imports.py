@@ -1,4 +1,4 @@
-"""The runtime (scan I/O, simulation, previews) never imports torch."""
+"""The runtime (scan I/O, simulation, previews, detection) never imports torch."""
 
 import subprocess
 import sys
@@ -30,6 +30,13 @@ estimate_mass(a, region, 0.01, scanner_model(scan))
 write_dicos(scan, {str(tmp_path)!r} + "/x.dcm")
 assert parcelscan.load_scan({str(tmp_path)!r} + "/x.dcm").shape == scan.shape
 draw_regions(pseudo_colour(scan), [[1, 1, 5, 5]], ["x"])
+# the station API: a full detect, batched and streamed, with the region analysis
+detector = parcelscan.Detector.from_pretrained(threads=1)
+d = detector.detect(scan, threshold=0.0)
+assert d.alarm and d.heatmap.ndim == 2
+assert len(detector.detect([scan, "missing.npz"])) == 2
+with detector.stream() as stream:
+    assert stream.submit(scan).result().score == d.score
 bad = [m for m in sys.modules if m == "torch" or m.startswith("torch.")]
 print("TORCH" if bad else "CLEAN")
 """

@@ -107,6 +107,12 @@ class OnnxModel:
     allow_spinning : whether idle ORT threads spin for work. Spinning helps when ORT has the cores to
     itself and slows whatever runs right after ``run()`` (performance.md): turn it off in a process
     that also preprocesses or trains.
+    io_binding : run through an ``IOBinding`` with the input copied once to the execution device and
+    the outputs allocated there (``"cuda"`` when a CUDA or TensorRT provider is active, else ``"cpu"``),
+    instead of ``session.run``'s per-call host copies.
+    batch_buckets : if given, every ``session.run`` gets exactly one of these batch sizes (the last
+    chunk is padded with empty tiles), so a GPU provider sees a few fixed shapes it can plan once;
+    ``max_batch`` becomes the largest bucket. :meth:`warm_up` runs each bucket once.
 
     Attributes: ``card`` (the metadata dict), ``preprocess_config``, ``preprocessor``,
     ``threshold`` (parcel alarm: score > threshold), ``region_threshold`` (pixels >= it form regions),
@@ -120,6 +126,8 @@ class OnnxModel:
         threads: int | None = None,
         max_batch: int = 8,
         allow_spinning: bool = True,
+        io_binding: bool = False,
+        batch_buckets: Sequence[int] | None = None,
     ) -> None:
         self.path = os.fspath(path)
         if isinstance(providers, str) or not providers:
@@ -130,6 +138,13 @@ class OnnxModel:
         if not isinstance(max_batch, int) or isinstance(max_batch, bool) or max_batch < 1:
             raise ValueError(f"max_batch must be an integer >= 1, got {max_batch!r}")
         self.max_batch = max_batch
+        self.buckets: tuple[int, ...] | None = None
+        if batch_buckets is not None:
+            ok = all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in batch_buckets)
+            if not batch_buckets or not ok:
+                raise ValueError(f"batch_buckets must be integers >= 1, got {batch_buckets!r}")
+            self.buckets = tuple(sorted(set(batch_buckets)))
+            self.max_batch = self.buckets[-1]
         available = ort.get_available_providers()
         absent = [n for n in names if n not in available]
         if absent:
@@ -164,6 +179,9 @@ class OnnxModel:
         self.region_threshold = float(self.card["region_threshold"])
         self.version = self.card["version"]
         self._check_signature()
+        gpu = {"CUDAExecutionProvider", "TensorrtExecutionProvider"} & set(loaded)
+        self.device = "cuda" if gpu else "cpu"
+        self.io_binding = bool(io_binding)
 
     def _check_signature(self) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -207,20 +225,44 @@ class OnnxModel:
             raise ValueError("batch must be finite, but it contains NaN or Inf")
         return self._run(batch)
 
+    def warm_up(self, tile: int | None = None) -> None:
+        """Run every batch bucket (or ``max_batch``) once on empty tiles of the card's tile size, so
+        that per-shape planning (cuDNN algorithm search, TensorRT engines) happens before real scans."""
+        tile = tile or self.preprocess_config.tile
+        for b in self.buckets or (self.max_batch,):
+            self._run(np.zeros((b, 3, tile, tile), np.float32))
+
+    def _session_run(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self.io_binding:
+            hm, sc = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: chunk})
+            return hm, sc
+        binding = self.session.io_binding()
+        binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(chunk, self.device, 0))
+        for name in OUTPUT_NAMES:
+            binding.bind_output(name, self.device, 0)
+        self.session.run_with_iobinding(binding)
+        hm, sc = binding.copy_outputs_to_cpu()
+        return hm, sc
+
     def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n, _, h, w = batch.shape
         heatmaps = np.empty((n, 1, h, w), np.float32)
         scores = np.empty(n, np.float32)
         for start in range(0, n, self.max_batch):
             chunk = np.ascontiguousarray(batch[start : start + self.max_batch])
-            hm, sc = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: chunk})
+            k = len(chunk)
+            if self.buckets is not None:
+                size = next(b for b in self.buckets if b >= k)
+                if size > k:
+                    chunk = np.concatenate([chunk, np.zeros((size - k, *chunk.shape[1:]), np.float32)])
+            hm, sc = self._session_run(chunk)
             if hm.shape != (len(chunk), 1, h, w) or sc.shape != (len(chunk),):
                 raise RuntimeError(
                     f"{self.path}: outputs have shapes {hm.shape} and {sc.shape} for input {chunk.shape}; "
                     f"expected {(len(chunk), 1, h, w)} and {(len(chunk),)}"
                 )
-            heatmaps[start : start + len(chunk)] = hm
-            scores[start : start + len(chunk)] = sc
+            heatmaps[start : start + k] = hm[:k]
+            scores[start : start + k] = sc[:k]
         return heatmaps, scores
 
     def predict(self, scans: Sequence[Scan]) -> list[Prediction]:

@@ -22,7 +22,14 @@ import numpy as np
 from ..physics.materials import get_material
 from ..physics.observer import SpectralModel
 
-__all__ = ["DEFAULT_CANDIDATES", "MassEstimate", "areal_density", "estimate_mass", "scanner_model"]
+__all__ = [
+    "DEFAULT_CANDIDATES",
+    "MassEstimate",
+    "areal_density",
+    "estimate_mass",
+    "inpaint_background",
+    "scanner_model",
+]
 
 DEFAULT_CANDIDATES = (
     "Dy2O3",
@@ -99,8 +106,11 @@ class MassEstimate:
     by_material: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
-def _background(a: np.ndarray, region: np.ndarray, ring_px: int) -> np.ndarray:
+def inpaint_background(a: np.ndarray, region: np.ndarray, ring_px: int) -> np.ndarray:
     """Per-channel attenuation the region's rays would have without it (inpainted from around it).
+
+    a : (C, L, P) float attenuation; region : (L, P) bool, not empty. Returns (C, N) float32 for
+    the N region pixels in row-major order (the order of ``a[:, region]``).
 
     Navier-Stokes inpainting: OpenCV's Telea method returns garbage on float32 images holding
     small non-zero values (seen with opencv-python-headless 4.x), NS does not.
@@ -163,7 +173,7 @@ def estimate_mass(
     footprint_cm2 = pixel_area_cm2 * (source_below_belt_cm + height_cm) / source_below_belt_cm
     if spill_px > 0:
         region = cv2.dilate(region.astype(np.uint8), np.ones((2 * spill_px + 1,) * 2, np.uint8)).astype(bool)
-    bg = _background(a, region, ring_px)
+    bg = inpaint_background(a, region, ring_px)
     obs = a[:, region]
     opaque = obs[-1] >= opaque_attenuation
     obs = np.minimum(obs, opaque_attenuation)
