@@ -20,8 +20,17 @@ from .dicos import looks_like_dicom, read_dicos, write_dicos
 from .npz import read_npz, write_npz
 from .pseudocolour import read_pseudocolour
 from .raster import read_image, write_png_pair, write_tiff
+from .tdr import write_tdr
 
-__all__ = ["load_scan", "read_pseudocolour", "save_scan", "write_dicos", "write_png_pair", "write_tiff"]
+__all__ = [
+    "load_scan",
+    "read_pseudocolour",
+    "save_scan",
+    "write_dicos",
+    "write_png_pair",
+    "write_tdr",
+    "write_tiff",
+]
 
 _SNIFF_BYTES = 132  # a DICOM file says "DICM" at bytes 128-131
 
