@@ -227,18 +227,3 @@ def test_interrupted_generation_resumes_to_the_same_dataset(tmp_path):
     s1, *_ = load_example(tmp_path / "fresh", "000002")
     s2, *_ = load_example(tmp_path / "resumed", "000002")
     np.testing.assert_array_equal(s1.signals, s2.signals)
-
-
-def test_cli_demo_scans_known_parcels_with_the_shipped_model(tmp_path, capsys):
-    assert cli_main(["demo", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line[:6].isdigit()]
-    assert len(rows) == 7 and all(line.rstrip().endswith(("ALARM", "clear")) for line in rows)
-    assert sum("benign" in line for line in rows) == 2
-    pngs = sorted(tmp_path.glob("*.png"))
-    assert len(pngs) == 7 and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
-
-
-def test_cli_demo_reports_a_missing_model(tmp_path, capsys):
-    assert cli_main(["demo", "--out", str(tmp_path), "--model", str(tmp_path / "nope.onnx")]) == 2
-    assert "not found" in capsys.readouterr().err

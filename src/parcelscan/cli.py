@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import sys
 from pathlib import Path
 
@@ -36,86 +36,178 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-_DEMO_CASES = (
-    ("mannequin", "mannequin"),
-    ("tile_stack_layer", "tile stack"),
-    ("tile_blend", "tile blend"),
-    ("misdeclared_powder", "powder declared as nickel"),
-    ("other_carrier", "other carrier"),
-    (None, "benign look-alikes"),
-    (None, "benign look-alikes"),
-)
+def _detector(args: argparse.Namespace):
+    from .detector import Detector
 
-
-def default_model_path() -> Path:
-    """The shipped model: $PARCELSCAN_MODEL, else models/parcelscan.onnx of the source checkout."""
-    env = os.environ.get("PARCELSCAN_MODEL")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models" / "parcelscan.onnx"
+    return Detector.from_pretrained(
+        args.model,
+        precision=args.precision,
+        providers=args.provider,
+        threads=args.threads,
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import numpy as np
+    from .demo import run_demo
 
-    from .engine import OnnxModel
-    from .postprocess import regions_from_heatmap
-    from .preprocess import box_to_scan
-    from .sim.catalogue import CONCEALMENT_TYPES, SceneConfig, random_parcel
-    from .sim.render import render_scene
-    from .viz import draw_regions, heatmap_overlay, pseudo_colour, write_png
-
-    model_path = Path(args.model) if args.model else default_model_path()
-    if not model_path.is_file():
-        raise ValueError(f"model file {model_path} not found (set --model or PARCELSCAN_MODEL)")
-    model = OnnxModel(model_path, threads=args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"model {model_path.name} (version {model.version}), alarm when score > {model.threshold:.4f}")
-    print(f"{'parcel':8s} {'truth':48s} {'score':>6s}  verdict")
-    for i, (concealment, title) in enumerate(_DEMO_CASES):
-        rng = np.random.default_rng([args.seed, i])
-        if concealment is None:
-            config = SceneConfig(
-                positive_fraction=0.0, lookalike_share=1.0, clutter=(2, 5), max_parcel_cm=(70.0, 50.0, 40.0)
-            )
-        else:
-            weights = {c: float(c == concealment) for c in CONCEALMENT_TYPES}
-            config = SceneConfig(
-                positive_fraction=1.0,
-                concealment_weights=weights,
-                clutter=(1, 4),
-                max_parcel_cm=(70.0, 50.0, 40.0),
-                mass_range_g=(20.0, 600.0),
-            )
-        scene, scanner = random_parcel(rng, config)
-        rendered = render_scene(scene, scanner, rng)
-        pred = model.predict([rendered.scan])[0]
-        alarm = pred.score > model.threshold
-        truth = ", ".join(f"{m.material} {m.mass_g:.0f} g in {m.carrier}" for m in rendered.masses)
-        truth = (
-            truth or f"benign ({scene.category.removeprefix('benign_').removeprefix('benign') or 'clutter'})"
-        )
-        print(f"{i:06d}   {truth[:48]:48s} {pred.score:6.3f}  {'ALARM' if alarm else 'clear'}")
-        rgb = pseudo_colour(rendered.scan)
-        scales = pred.preprocessed.scales
-        heat = np.clip(_to_scan(pred.heatmap, scales, rendered.scan.shape[1:]), 0, 1)
-        rgb = heatmap_overlay(rgb, heat)
-        boxes = [
-            box_to_scan(r.box, scales) for r in regions_from_heatmap(pred.heatmap, model.region_threshold)
-        ]
-        if alarm and boxes:
-            rgb = draw_regions(rgb, boxes, [f"{r:.2f}" for r in [pred.score] * len(boxes)])
-        truth_boxes = [m.bbox_px for m in rendered.masses if m.n_pixels]
-        if truth_boxes:
-            rgb = draw_regions(rgb, truth_boxes, ["truth"] * len(truth_boxes), colour=(0, 160, 0))
-        write_png(out / f"{i:06d}_{title.replace(' ', '_')}.png", rgb)
-    print(f"overlays (red: detections, green: truth) in {out}")
+    detector = _detector(args)
+    print(
+        f"model {Path(detector.info['file']).name} (version {detector.info['version']}, "
+        f"{detector.info['precision']}), alarm when score > {detector.threshold:.4f}"
+    )
+    run_demo(detector, Path(args.out), seed=args.seed)
     return 0
 
 
-def _to_scan(heatmap, scales, shape):
-    from .preprocess import to_scan_coords
+_SCAN_SUFFIXES = (".npz", ".png", ".tif", ".tiff", ".dcm", ".dicos", ".jpg", ".jpeg", ".bmp")
 
-    return to_scan_coords(heatmap[None], scales, shape)[0]
+
+def scan_paths(paths: list[str]) -> list[Path]:
+    """Files as given; folders searched recursively for scan files. Of a ``_low``/``_high`` pair only
+    the ``_low`` file is kept (reading it reads both)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            out.append(p)
+            continue
+        if (p / "index.json").is_file():  # a dataset (parcelscan simulate): its scans, not its previews
+            index = json.loads((p / "index.json").read_text())
+            out.extend(p / e["scan"] for e in index.get("parcels", []) if "scan" in e)
+            continue
+        found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _SCAN_SUFFIXES)
+        names = {f.name for f in found}
+        for f in found:
+            stem = f.stem
+            if stem.endswith("_high") and f"{stem[:-5]}_low{f.suffix}" in names:
+                continue
+            out.append(f)
+    return out
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .io import load_scan
+    from .result import FailedScan
+
+    paths = scan_paths(args.paths)
+    if not paths:
+        raise ValueError(f"no scan files found in {args.paths}")
+    manifest = None
+    if args.manifest:
+        manifest = json.loads(Path(args.manifest).read_text())
+    detector = _detector(args)
+    overlays = Path(args.overlays) if args.overlays else None
+    tdr = Path(args.tdr) if args.tdr else None
+    for folder in (overlays, tdr):
+        if folder:
+            folder.mkdir(parents=True, exist_ok=True)
+    sink = open(args.out, "w") if args.out else None
+    failed = alarms = 0
+    try:
+        bar = tqdm(total=len(paths), unit="scan", disable=args.quiet, file=sys.stderr)
+        for start in range(0, len(paths), args.batch_size):
+            chunk = paths[start : start + args.batch_size]
+            results = detector.detect(
+                chunk,
+                threshold=args.threshold,
+                manifest=None if manifest is None else [manifest] * len(chunk),
+            )
+            for path, r in zip(chunk, results, strict=True):
+                if sink:
+                    sink.write(json.dumps(r.to_dict()) + "\n")
+                if isinstance(r, FailedScan):
+                    failed += 1
+                    tqdm.write(f"{path}: FAILED ({r.error_type}: {r.error})", file=sys.stdout)
+                    continue
+                alarms += r.alarm
+                extra = f", manifest {r.manifest.verdict}" if r.manifest is not None else ""
+                warn = ", opaque areas" if r.impenetrable_warning else ""
+                tqdm.write(
+                    f"{path}: {'ALARM' if r.alarm else 'clear'} score {r.score:.3f}, "
+                    f"{len(r.regions)} region(s){warn}{extra}",
+                    file=sys.stdout,
+                )
+                stem = path.name.split(".")[0]
+                if overlays:
+                    from .viz import detection_overlay, write_png
+
+                    write_png(overlays / f"{stem}.png", detection_overlay(load_scan(path), r))
+                if tdr:
+                    from .io import write_tdr
+
+                    ref = path if path.suffix.lower() in (".dcm", ".dicos") else None
+                    write_tdr(r, tdr / f"{stem}.tdr.dcm", referenced_scan=ref)
+            bar.update(len(chunk))
+        bar.close()
+    finally:
+        if sink:
+            sink.close()
+    print(
+        f"{len(paths)} scans: {alarms} alarm(s), {failed} failed"
+        + (f"; results in {args.out}" if args.out else "")
+    )
+    return 1 if failed else 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    import platform
+
+    import cv2
+    import numpy as np
+    import onnxruntime as ort
+    import pydicom
+
+    from . import __version__
+
+    detector = _detector(args)
+    card = detector.card
+    info = {
+        "model": detector.info,
+        "threshold": detector.threshold,
+        "region_threshold": detector.region_threshold,
+        "training": {k: card.get("training", {}).get(k) for k in ("command", "seed", "minutes")},
+        "evaluation": card.get("evaluation", {}).get("summary", {}).get(Path(detector.info["file"]).name),
+        "preprocess": card.get("preprocess"),
+        "available_providers": ort.get_available_providers(),
+        "versions": {
+            "parcelscan": __version__,
+            "python": platform.python_version(),
+            "onnxruntime": ort.__version__,
+            "numpy": np.__version__,
+            "opencv": cv2.__version__,
+            "pydicom": pydicom.__version__,
+        },
+    }
+    if args.json:
+        print(json.dumps(info, indent=1, default=str))
+        return 0
+    m = detector.info
+    print(f"model      {m['file']}")
+    print(f"           version {m['version']}, {m['precision']}, sha256 {m['sha256']} (verified)")
+    print(
+        f"alarm      score > {detector.threshold:.4f}; "
+        f"regions where heatmap >= {detector.region_threshold:.4f}"
+    )
+    print(f"providers  active {m['providers']}; available {info['available_providers']}")
+    print(f"training   {info['training']['command']} (seed {info['training']['seed']})")
+    ev = info["evaluation"]
+    if isinstance(ev, dict) and "auroc" in ev:
+        print(
+            f"held-out   AUROC {ev['auroc']:.3f}, TPR {ev.get('tpr_at_1pct', float('nan')):.3f} at 1 % FPR, "
+            f"hit rate {ev.get('hit_rate', float('nan')):.3f} ({ev.get('n_parcels', '?')} parcels)"
+        )
+    print("versions   " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
+    return 0
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="ONNX model file or folder (default: the shipped model)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "int8", "fp16"])
+    p.add_argument(
+        "--provider", action="append", default=None, help="cpu (default), cuda or tensorrt; repeat for a list"
+    )
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,10 +259,34 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="simulate parcels with known contents and scan them with the shipped model"
     )
     d.add_argument("--out", default="out/demo", help="where the overlay PNGs go")
-    d.add_argument("--model", default=None, help="ONNX model (default: the shipped models/parcelscan.onnx)")
     d.add_argument("--seed", type=int, default=7)
-    d.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    _model_args(d)
     d.set_defaults(func=_demo)
+
+    s = sub.add_parser("scan", help="scan files or folders of scans for concealed dense masses")
+    s.add_argument("paths", nargs="+", metavar="PATH", help="scan files, or folders searched for them")
+    s.add_argument("--out", default=None, help="JSON Lines results (docs/result.schema.json), one per scan")
+    s.add_argument("--overlays", default=None, metavar="DIR", help="write detection overlay PNGs here")
+    s.add_argument(
+        "--tdr", default=None, metavar="DIR", help="write a DICOS Threat Detection Report per scan"
+    )
+    s.add_argument(
+        "--manifest", default=None, metavar="FILE", help="declared contents (JSON) to check against"
+    )
+    s.add_argument(
+        "--batch-size", type=int, default=8, help="scans per detect call (their tiles share batches)"
+    )
+    s.add_argument(
+        "--threshold", type=float, default=None, help="alarm threshold (default: the model card's)"
+    )
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    _model_args(s)
+    s.set_defaults(func=_scan)
+
+    i = sub.add_parser("info", help="the model card, execution providers and library versions")
+    i.add_argument("--json", action="store_true", help="machine-readable output")
+    _model_args(i)
+    i.set_defaults(func=_info)
     return parser
 
 
@@ -179,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:  # bad configuration values: a clear message, no traceback
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:  # a clear message, no traceback
         print(f"parcelscan {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

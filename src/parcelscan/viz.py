@@ -15,7 +15,14 @@ import numpy as np
 from .preprocess.material import RCurves, apparent_z, r_curves
 from .scan import Scan
 
-__all__ = ["draw_regions", "heatmap_overlay", "pseudo_colour", "scan_curves", "write_png"]
+__all__ = [
+    "detection_overlay",
+    "draw_regions",
+    "heatmap_overlay",
+    "pseudo_colour",
+    "scan_curves",
+    "write_png",
+]
 
 # Hue (OpenCV degrees 0-180) at apparent Z: orange -> yellow-green -> green -> cyan -> blue.
 _Z_KNOTS = np.array([5.0, 9.0, 10.5, 14.0, 17.0, 19.0, 26.0])
@@ -117,3 +124,29 @@ def draw_regions(rgb: np.ndarray, boxes, labels=None, colour=(220, 0, 0)) -> np.
                 cv2.LINE_AA,
             )
     return out
+
+
+def detection_overlay(scan: Scan, detection) -> np.ndarray:
+    """(L, P, 3) uint8 operator view of ``scan`` with a :class:`~parcelscan.result.Detection` drawn on
+    it: heatmap blended in, regions boxed in red with score and mass (when the parcel alarms) or in
+    amber (below the alarm threshold), opaque areas that could hide a mass boxed in grey."""
+    from .preprocess.tiling import to_scan_coords
+
+    rgb = pseudo_colour(scan)
+    heat = to_scan_coords(detection.heatmap[None], detection.heatmap_scales, scan.shape[1:])[0]
+    rgb = heatmap_overlay(rgb, np.clip(heat, 0, 1))
+    if detection.impenetrable:
+        rgb = draw_regions(
+            rgb,
+            [a.box_px for a in detection.impenetrable],
+            ["opaque"] * len(detection.impenetrable),
+            (90, 90, 90),
+        )
+    if detection.regions:
+        labels = [
+            f"{r.score:.2f}" + (f" {'>' if r.mass_lower_bound else '~'}{r.mass_g:.0f} g" if r.mass_g else "")
+            for r in detection.regions
+        ]
+        colour = (220, 0, 0) if detection.alarm else (230, 150, 0)
+        rgb = draw_regions(rgb, [r.box_px for r in detection.regions], labels, colour)
+    return rgb
