@@ -115,3 +115,10 @@ def test_stream_arguments_are_checked(detector):
         detector.stream(max_batch=0)
     with pytest.raises(ValueError, match="max_latency_ms"):
         detector.stream(max_latency_ms=-1)
+
+
+def test_detect_called_from_many_threads_at_once(detector, scans, sequential):
+    with ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(detector.detect, scans))
+    for d, s in zip(got, sequential, strict=True):
+        np.testing.assert_allclose(d.heatmap, s.heatmap, atol=1e-5)
