@@ -28,4 +28,5 @@ def detection_loss(
     dice = dice[has].mean() if has.any() else heatmap.new_zeros(())
     tile = F.binary_cross_entropy(score.clamp(1e-6, 1 - 1e-6), has.float())
     total = focal + dice + tile
-    return total, {"focal": float(focal), "dice": float(dice), "tile": float(tile)}
+    parts = {"focal": focal, "dice": dice, "tile": tile}
+    return total, {k: float(v.detach()) for k, v in parts.items()}
