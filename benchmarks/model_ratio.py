@@ -1,4 +1,4 @@
-"""Preprocessing against model inference on the same 1,024 x 1,024 dual-energy scan, side by side.
+"""Preprocessing against model inference on the same dual-energy scan (1,024 x 1,024 default), side by side.
 
 Interleaves the two in one run (medians, one OpenCV thread for preprocessing, one ORT intra-op
 thread for the model) and reports the ratio, which is what survives a noisy shared machine. The
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-MODELS = Path(__file__).resolve().parents[1] / "models"
+from ._inputs import FULL, MODELS, simulated_scans
 
 
 def _model_path(tmp: Path) -> Path:
@@ -40,15 +40,13 @@ def _model_path(tmp: Path) -> Path:
     return path
 
 
-def run(repeats: int = 15, seed: int = 0) -> dict:
+def run(repeats: int = 15, size: int = FULL) -> dict:
     import cv2
 
     from parcelscan.engine import OnnxModel
 
-    from .preprocess import simulated_scan
-
     cv2.setNumThreads(1)
-    scan = simulated_scan(seed)
+    scan = simulated_scans(1, size)[0]
     with tempfile.TemporaryDirectory() as tmp:
         path = _model_path(Path(tmp))
         model = OnnxModel(path, threads=1, allow_spinning=False)
@@ -67,6 +65,7 @@ def run(repeats: int = 15, seed: int = 0) -> dict:
     return {
         "name": "preprocess_vs_model",
         "model": path.name,
+        "scan": " x ".join(map(str, scan.shape)),
         "tiles": len(batch),
         "preprocess_ms": pre_ms,
         "model_ms": model_ms,

@@ -1,4 +1,4 @@
-"""Preprocessing speed: one 1,024 x 1,024 dual-energy simulated scan through :class:`Preprocessor`.
+"""Preprocessing speed: one ``size`` x ``size`` dual-energy simulated scan through :class:`Preprocessor`.
 
 Reports medians in ms per stage (transmission, resample, log, denoise, mask, normalise, tiling) and
 in total, on one OpenCV thread. Stages are timed by wrapping the functions the pipeline calls, so
@@ -9,13 +9,12 @@ per megapixel of scan.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 
+from ._inputs import FULL, simulated_scans
 from ._timing import timed
 
-N_PIXELS, PIXEL_MM = 1024, 0.8
 STAGES = {
     "transmission": "transmission",
     "resample": "_resample",
@@ -26,23 +25,7 @@ STAGES = {
 }
 
 
-def simulated_scan(seed: int = 0):
-    """A realistic 2 x 1,024 x 1,024 scan: 0.8 mm pixels and lines, a full-size cluttered parcel."""
-    from parcelscan.sim.catalogue import SceneConfig, build_scene
-    from parcelscan.sim.render import render_scene
-    from parcelscan.sim.scanner import ScannerConfig
-
-    scanner = ScannerConfig(
-        pixel_mm=PIXEL_MM, line_mm=PIXEL_MM, tunnel_width_cm=81.9, tunnel_height_cm=60.0
-    ).calibrated()
-    rng = np.random.default_rng(seed)
-    scene = build_scene(rng, SceneConfig(max_parcel_cm=(75.0, 60.0, 50.0), clutter=(4, 10)), scanner)
-    scan = render_scene(replace(scene, length_cm=N_PIXELS * PIXEL_MM / 10), scanner, rng).scan
-    assert scan.shape == (2, N_PIXELS, N_PIXELS), scan.shape
-    return scan
-
-
-def run(repeats: int = 20, seed: int = 0, config=None) -> dict:
+def run(repeats: int = 20, size: int = FULL, config=None) -> dict:
     """Median ms per stage and in total over ``repeats`` runs (after one warm-up)."""
     import cv2
 
@@ -50,7 +33,7 @@ def run(repeats: int = 20, seed: int = 0, config=None) -> dict:
 
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
-    scan = simulated_scan(seed)
+    scan = simulated_scans(1, size)[0]
     pre_proc = pipeline.Preprocessor(config)
     totals = dict.fromkeys([*STAGES, "tiling"], 0.0)
     originals = {name: getattr(pipeline, fn) for name, fn in STAGES.items()}

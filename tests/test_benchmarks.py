@@ -1,22 +1,141 @@
-"""Smoke test of the benchmark suite: it runs, prints its table and records the environment."""
+"""The benchmark suite: timing helpers, targets, the PyTorch baseline, and a smoke run of all of it."""
 
 import json
+import math
 
-from benchmarks.__main__ import RESULTS, main
+import benchmarks.__main__ as bench
+import numpy as np
+import onnxruntime as ort
+import pytest
+from benchmarks._inputs import model_path
+from benchmarks._report import TARGETS, targets
+from benchmarks._timing import interleave, speedup
 
 
-def test_benchmark_suite_runs_and_saves_a_record(capsys):
-    before = set(RESULTS.glob("*.json")) if RESULTS.exists() else set()
-    assert main(["--parcels", "1", "--repeats", "2"]) == 0
+def test_speedup_is_the_median_of_ratios_paired_by_round():
+    fast, slow = [1.0, 2.0, 1.0], [3.0, 4.0, 2.0]  # per round: 3x, 2x, 2x
+    assert speedup(fast, slow) == 2.0
+    # the fast candidate did 2 tiles per call, the slow one 1: per tile it is twice as fast again
+    assert speedup(fast, slow, per_fast=2, per_slow=1) == 4.0
+    # a slow phase of the machine hits both candidates of a round: paired ratios ignore it
+    assert speedup([1.0, 10.0, 1.0], [2.0, 20.0, 2.0]) == 2.0
+
+
+def test_interleave_rotates_the_order_and_times_every_round():
+    calls = []
+    candidates = {k: (lambda k=k: calls.append(k)) for k in "abc"}
+    times = interleave(candidates, duration_s=0.0, min_rounds=3, warmup=1)
+    assert calls == list("abc" + "abc" + "bca" + "cab")  # warm-up, then one step further each round
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
+    assert all(t >= 0 for v in times.values() for t in v)
+
+
+def _results(e2e=60.0, ratio=2.5, int8=1.6, fraction=0.4, p99=120.0):
+    variant = {"name": "onnxruntime fp32 b8", "batch": 8, "fraction_of_peak": fraction}
+    return [
+        {"name": "e2e", "variants": [{"precision": "fp32", "scans_per_s": e2e}]},
+        {
+            "name": "model",
+            "variants": [variant],
+            "ratios": {"ort_fp32_over_torch_eager": ratio, "int8_over_fp32": int8},
+        },
+        {"name": "stream", "precision": "fp32", "p99_ms": p99},
+    ]
+
+
+def test_targets_say_met_not_met_or_not_measured():
+    got = {t["key"]: t for t in targets(_results(), "cpu", size=1024, rate=20)}
+    assert [k for k, *_ in TARGETS] == list(got)
+    assert got["e2e_scans_per_s"]["met"] is True and got["e2e_scans_per_s"]["value"] == 60.0
+    assert got["ort_fp32_over_torch_eager"]["met"] is False
+    assert got["int8_over_fp32"]["met"] is True
+    assert got["fraction_of_peak"]["met"] is False
+    assert got["stream_p99_ms"]["met"] is True  # a latency target is met from below
+    assert got["gpu_e2e_scans_per_s"]["met"] is None  # a CPU run says nothing about the GPU target
+    # the targets are stated for 1,024 x 1,024 scans at 20 scans/s: other runs do not claim them
+    other = {t["key"]: t for t in targets(_results(), "cpu", size=256, rate=5)}
+    assert other["e2e_scans_per_s"]["met"] is None and other["stream_p99_ms"]["met"] is None
+    assert {t["key"]: t for t in targets(_results(p99=151.0), "cpu", 1024, 20)}["stream_p99_ms"][
+        "met"
+    ] is False
+
+
+def test_torch_baseline_carries_the_shipped_weights():
+    from benchmarks.torch_baseline import agreement, shipped_net
+
+    # not the export's batch or tile size, and not square
+    x = np.random.default_rng(3).uniform(0, 1, (3, 3, 48, 80)).astype(np.float32)
+    session = ort.InferenceSession(str(model_path("fp32")), providers=["CPUExecutionProvider"])
+    heatmap = session.run(["heatmap"], {"image": x})[0]
+    assert agreement(shipped_net(model_path("fp32")), x, heatmap) < 1e-4
+
+
+TINY = ["--scan-size", "192", "--duration", "0.3", "--parcels", "1", "--repeats", "2", "--batch-sizes", "1,2"]
+TINY += ["--scans", "2", "--distinct", "1", "--rate", "10"]
+
+
+def test_the_whole_suite_runs_saves_a_record_and_renders_a_table(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    assert bench.main(TINY) == 0
     out = capsys.readouterr().out
-    assert "| simulator, 1 core |" in out and "| preprocessing, 1 thread |" in out and "model" in out
-    new = sorted(set(RESULTS.glob("*.json")) - before)
-    assert len(new) == 1
-    try:
-        record = json.loads(new[0].read_text())
-        assert record["environment"]["cores"] >= 1 and "numpy" in record["environment"]["versions"]
-        names = [r["name"] for r in record["results"]]
-        assert names == ["simulator", "preprocess", "preprocess_vs_model"]
-        assert record["results"][2]["model_over_preprocess"] > 0
-    finally:
-        new[0].unlink()
+    for row in (
+        "| float32 matmul ceiling |",
+        "| simulator, 1 core |",
+        "| preprocessing, 1 thread |",
+        "| postprocessing, 1 thread |",
+        "| onnxruntime int8 b2 ",
+        "| torch eager ",
+        "| Detector.detect fp16 ",
+        "| detector.stream fp32 at 10 scans/s |",
+        "| target | measured | met |",
+    ):
+        assert row in out  # fmt: skip
+    saved = sorted(tmp_path.iterdir())
+    assert [p.suffix for p in saved] == [".json", ".md"] and saved[1].read_text() in out
+    record = json.loads(saved[0].read_text())
+    env = record["environment"]
+    assert (
+        env["cores"] >= 1
+        and "onnxruntime" in env["versions"]
+        and "CPUExecutionProvider" in env["providers_active"]
+    )
+    names = [r["name"] for r in record["results"]]
+    assert names == [
+        "ceiling",
+        "simulator",
+        "preprocess",
+        "preprocess_vs_model",
+        "postprocess",
+        "model",
+        "e2e",
+        "stream",
+    ]
+    r = {r["name"]: r for r in record["results"]}
+    assert r["ceiling"]["peak_gflops"] > 0 and r["ceiling"]["gpu"] is None
+    model = r["model"]
+    assert model["errors"] == {} and model["torch_vs_onnx_max_abs_diff"] < 1e-4
+    assert {v["name"] for v in model["variants"]} == {
+        *(f"onnxruntime {p} b{b}" for p in ("fp32", "int8", "fp16") for b in (1, 2)),
+        "torch eager",
+        "torch channels_last",
+    }
+    assert all(v["gflops"] > 0 and v["fraction_of_peak"] > 0 for v in model["variants"])
+    assert {"ort_fp32_over_torch_eager", "int8_over_fp32", "fp16_over_fp32"} <= set(model["ratios"])
+    assert [v["precision"] for v in r["e2e"]["variants"]] == ["fp32", "int8", "fp16"]
+    assert all(v["providers_active"] == ["CPUExecutionProvider"] for v in r["e2e"]["variants"])
+    stream = r["stream"]
+    assert stream["failed"] == 0 and stream["submitted"] == 3
+    assert math.isfinite(stream["p99_ms"]) and 0 < stream["p50_ms"] <= stream["p99_ms"] <= stream["max_ms"]
+    assert len(record["targets"]) == len(TARGETS)
+
+
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" in ort.get_available_providers(), reason="here CUDA would load and really run"
+)
+def test_a_provider_that_cannot_load_fails_the_run_loudly(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    assert bench.main(["--suite", "model,e2e", "--provider", "cuda", "--no-save", *TINY]) == 1
+    out = capsys.readouterr().out
+    assert "| model | - | failed: RuntimeError: " in out and "CUDAExecutionProvider" in out
+    assert "| e2e | - | failed: RuntimeError: " in out
+    assert not list(tmp_path.iterdir())
