@@ -106,7 +106,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _providers(requested: Sequence[str] | str | None, threads: int | None) -> list:
+def _providers(requested: Sequence[str] | str | None, precision: str) -> list:
     """Short names (cpu, cuda, tensorrt) or full provider names -> ORT (name, options) pairs."""
     if requested is None:
         requested = ["cpu"]
@@ -125,7 +125,7 @@ def _providers(requested: Sequence[str] | str | None, threads: int | None) -> li
                 (
                     name,
                     {
-                        "trt_fp16_enable": "1",
+                        "trt_fp16_enable": "1" if precision == "fp16" else "0",
                         "trt_engine_cache_enable": "1",
                         "trt_engine_cache_path": cache,
                         "trt_timing_cache_enable": "1",
@@ -232,7 +232,9 @@ class Detector:
                     f"{file}: sha256 {digest[:16]}... does not match {entry.get('sha256', '?')[:16]}... in "
                     f"{card_path.name}; the file was changed or corrupted after export"
                 )
-        plist = _providers(providers, threads)
+        plist = _providers(
+            providers, precision if path is None or Path(path).is_dir() else _precision_of(file)
+        )
         gpu = any((p[0] if isinstance(p, tuple) else p) != "CPUExecutionProvider" for p in plist)
         if gpu and hasattr(ort, "preload_dlls"):
             try:
@@ -360,12 +362,15 @@ class Detector:
         lo, score = float(heatmap.min()), float(heatmap.max())
         if not (0 <= lo and score <= 1):  # also catches NaN
             raise RuntimeError(f"the model produced a heatmap outside [0, 1]: [{lo}, {score}]")
-        spectral = scanner_model(scan)
-        curves = scan_curves(scan) if scan.dual_energy else None
-        regions = tuple(
-            describe_region(r, heatmap, self.region_threshold, pre, spectral, curves, self.height_cm)
-            for r in regions_from_heatmap(heatmap, self.region_threshold, min_area_px=2, max_regions=10)
-        )
+        found = regions_from_heatmap(heatmap, self.region_threshold, min_area_px=2, max_regions=10)
+        regions: tuple = ()
+        if found:  # the scanner's spectral model and R-curves only when there is something to measure
+            spectral = scanner_model(scan)
+            curves = scan_curves(scan) if scan.dual_energy else None
+            regions = tuple(
+                describe_region(r, heatmap, self.region_threshold, pre, spectral, curves, self.height_cm)
+                for r in found
+            )
         opaque = tuple(impenetrable_areas(pre, self.min_impenetrable_cm2))
         timings["postprocess_ms"] = 1e3 * (time.perf_counter() - t0)
         detection = Detection(
