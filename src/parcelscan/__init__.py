@@ -8,18 +8,25 @@ lives in :mod:`parcelscan.sim`.
 
 from .detector import Detector, ModelIntegrityError
 from .io import load_scan, save_scan
+from .manifest import DeclaredItem, Manifest, ManifestCheck, Reason, check_manifest, load_manifest
 from .result import Detection, FailedScan, ImpenetrableArea, Region
 from .scan import Scan, ScanError
 
 __all__ = [
+    "DeclaredItem",
     "Detection",
     "Detector",
     "FailedScan",
     "ImpenetrableArea",
+    "Manifest",
+    "ManifestCheck",
     "ModelIntegrityError",
+    "Reason",
     "Region",
     "Scan",
     "ScanError",
+    "check_manifest",
+    "load_manifest",
     "load_scan",
     "save_scan",
 ]

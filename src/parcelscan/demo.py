@@ -45,7 +45,7 @@ def _config(concealment: str | None) -> SceneConfig:
     )
 
 
-def run_demo(detector: Detector, out: Path, seed: int = 7, manifests: bool = False, echo=print) -> list:
+def run_demo(detector: Detector, out: Path, seed: int = 7, manifests: bool = True, echo=print) -> list:
     """Simulate, detect and draw the :data:`DEMO_CASES`; returns ``[(truth, Detection)]``."""
     out.mkdir(parents=True, exist_ok=True)
     echo(f"{'parcel':8s} {'truth':46s} {'score':>6s}  {'verdict':7s} {'regions':28s} manifest")
