@@ -111,7 +111,7 @@ def stream_latency(
     size: int = FULL,
     unique: int = 4,
     max_batch: int = 8,
-    max_latency_ms: float = 50.0,
+    max_latency_ms: float = 10.0,
     max_queue: int = 64,
     progress=None,
 ) -> dict:

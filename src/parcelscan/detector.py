@@ -399,7 +399,7 @@ class Detector:
         return detection
 
     # ------------------------------------------------------------------ streaming
-    def stream(self, max_batch: int = 8, max_latency_ms: float = 50.0, max_queue: int = 64):
+    def stream(self, max_batch: int = 8, max_latency_ms: float = 10.0, max_queue: int = 64):
         """A micro-batching stream for conveyor stations; see :class:`parcelscan.stream.DetectorStream`."""
         from .stream import DetectorStream
 
