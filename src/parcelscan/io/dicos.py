@@ -88,6 +88,20 @@ def read_dicos(path: str | os.PathLike) -> Scan:
     return build_scan(path, signals, channels, acq, "DICOS")
 
 
+def new_dataset(path: str | os.PathLike, sop_class: str) -> FileDataset:
+    """An empty Part 10 dataset (preamble, explicit VR little endian) of ``sop_class`` with a new
+    SOP Instance UID, for the DICOS writers."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    return ds
+
+
 def write_dicos(scan: Scan, path: str | os.PathLike) -> Path:
     """Write ``scan`` as a DICOS DX image for processing (Explicit VR Little Endian), atomically.
 
@@ -102,14 +116,7 @@ def write_dicos(scan: Scan, path: str | os.PathLike) -> Path:
     header = {"pixel_mm": float(scan.pixel_mm), "line_mm": float(scan.line_mm), "kvp": float(scan.kvp)}
     header["metadata"] = scan.metadata
     text = json_text(header, f"cannot write {path}: metadata")
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SOP_CLASS
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = SOP_CLASS
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds = new_dataset(path, SOP_CLASS)
     ds.StudyInstanceUID = generate_uid()
     ds.SeriesInstanceUID = generate_uid()
     ds.Modality = "DX"

@@ -35,21 +35,20 @@ from typing import Any
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import (
-    PYDICOM_IMPLEMENTATION_UID,
     DICOSDigitalXRayImageStorageForPresentation,
     DICOSDigitalXRayImageStorageForProcessing,
     DICOSThreatDetectionReportStorage,
     DigitalXRayImageStorageForPresentation,
     DigitalXRayImageStorageForProcessing,
-    ExplicitVRLittleEndian,
     generate_uid,
 )
 
 from ..result import Detection, FailedScan, ImpenetrableArea, Region
 from ._calibration import atomic_write
+from .dicos import new_dataset
 
 __all__ = ["SOP_CLASS", "read_tdr", "write_tdr"]
 
@@ -96,14 +95,7 @@ def write_tdr(detection: Detection, path: str | os.PathLike, *, referenced_scan:
     now = datetime.now().astimezone()  # local time, as the station's other records; DT states the offset
     date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S.%f")
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SOP_CLASS
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = SOP_CLASS
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds = new_dataset(path, SOP_CLASS)
     ds.InstanceCreationDate, ds.InstanceCreationTime = date, time
     ds.StudyDate, ds.StudyTime, ds.StudyID, ds.PatientName, ds.PatientID = date, time, "", "", ""
     ds.StudyInstanceUID = generate_uid() if ref is None else ref.StudyInstanceUID
