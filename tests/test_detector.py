@@ -223,3 +223,21 @@ def test_regions_carry_box_mass_material_and_carrier(detector, parcels):
 
 def test_public_surface_is_small():
     assert {"Detector", "Detection", "Region", "FailedScan", "Scan", "load_scan"} <= set(parcelscan.__all__)
+
+
+def test_single_energy_scan_gets_regions_without_material(detector):
+    rng = np.random.default_rng(11)
+    config = SceneConfig(**{**SMALL.__dict__, "positive_fraction": 1.0, "single_energy_share": 1.0})
+    scene, scanner = random_parcel(rng, config)
+    scan = render_scene(scene, scanner, rng).scan
+    assert scan.channels == ("single",)
+    detector.region_threshold, saved = 0.05, detector.region_threshold
+    try:
+        d = detector.detect(scan)
+    finally:
+        detector.region_threshold = saved
+    assert d.regions
+    for r in d.regions:
+        assert r.apparent_z is None and r.carrier is None
+        assert r.material_class in ("unknown", "impenetrable")
+    jsonschema.validate(d.to_dict(), SCHEMA)
