@@ -19,9 +19,9 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import norm
 from tqdm import tqdm
 
 from parcelscan.engine import OnnxModel
@@ -37,7 +37,8 @@ LOCATIONS, ALPHA = 1000, 0.01
 
 def ideal_detection(dprime: float) -> float:
     """Probability that the ideal observer finds a mass of this d' at the 1 % parcel false-alarm rate."""
-    return float(norm.cdf(dprime - norm.ppf(1 - ALPHA / LOCATIONS)))
+    norm = NormalDist()
+    return float(norm.cdf(dprime - norm.inv_cdf(1 - ALPHA / LOCATIONS)))
 
 
 def _records(model: OnnxModel, root: Path, entries: list[dict], batch: int) -> list[dict]:
