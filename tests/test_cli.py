@@ -75,3 +75,25 @@ def test_demo_scans_known_parcels_with_the_shipped_model(tmp_path, capsys):
     assert sum("benign" in line for line in rows) == 2
     pngs = sorted(tmp_path.glob("*.png"))
     assert len(pngs) == 7 and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+
+
+def test_manifest_sidecars_and_a_shared_manifest(tmp_path):
+    import shutil
+
+    for name in ("000000", "000001"):
+        shutil.copy(SAMPLE / "scans" / f"{name}.npz", tmp_path / f"{name}.npz")
+    declared = {"items": [{"description": "clothing", "net_mass": 800, "unit": "g"}]}
+    (tmp_path / "000001.manifest.json").write_text(json.dumps(declared))
+    out = tmp_path / "r.jsonl"
+    assert (
+        main(
+            ["scan", str(tmp_path / "000000.npz"), str(tmp_path / "000001.npz"), "--out", str(out), "--quiet"]
+        )
+        == 0
+    )
+    first, second = (json.loads(line) for line in out.read_text().splitlines())
+    assert first["manifest"] is None
+    assert second["manifest"]["verdict"] in ("consistent", "inconsistent", "cannot_tell")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"items": [{"description": "nickel powder", "net_mass": -2, "unit": "kg"}]}))
+    assert main(["scan", str(tmp_path / "000000.npz"), "--manifest", str(bad), "--quiet"]) == 2

@@ -93,9 +93,9 @@ def _scan(args: argparse.Namespace) -> int:
     paths = scan_paths(args.paths)
     if not paths:
         raise ValueError(f"no scan files found in {args.paths}")
-    manifest = None
-    if args.manifest:
-        manifest = json.loads(Path(args.manifest).read_text())
+    from .manifest import load_manifest
+
+    shared = load_manifest(args.manifest) if args.manifest else None
     detector = _detector(args)
     overlays = Path(args.overlays) if args.overlays else None
     tdr = Path(args.tdr) if args.tdr else None
@@ -111,7 +111,7 @@ def _scan(args: argparse.Namespace) -> int:
             results = detector.detect(
                 chunk,
                 threshold=args.threshold,
-                manifest=None if manifest is None else [manifest] * len(chunk),
+                manifest=[shared or _sidecar_manifest(p) for p in chunk],
             )
             for path, r in zip(chunk, results, strict=True):
                 if sink:
@@ -148,6 +148,12 @@ def _scan(args: argparse.Namespace) -> int:
         + (f"; results in {args.out}" if args.out else "")
     )
     return 1 if failed else 0
+
+
+def _sidecar_manifest(scan_path: Path) -> Path | None:
+    """``<name>.manifest.json`` beside a scan (``parcel.npz`` -> ``parcel.manifest.json``), if present."""
+    side = scan_path.with_name(scan_path.name.split(".")[0] + ".manifest.json")
+    return side if side.is_file() else None
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -271,7 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--tdr", default=None, metavar="DIR", help="write a DICOS Threat Detection Report per scan"
     )
     s.add_argument(
-        "--manifest", default=None, metavar="FILE", help="declared contents (JSON) to check against"
+        "--manifest",
+        default=None,
+        metavar="FILE",
+        help="declared contents (JSON) for every scan; without it, each scan's <name>.manifest.json "
+        "if present",
     )
     s.add_argument(
         "--batch-size", type=int, default=8, help="scans per detect call (their tiles share batches)"
