@@ -23,21 +23,15 @@ PRECISIONS = ("fp32", "int8", "fp16")
 
 def simulated_scan(seed: int = 0, size: int = FULL):
     """A realistic (2, size, size) uint16 scan: 0.8 mm pixels and lines, a cluttered parcel."""
-    from parcelscan.sim.catalogue import SceneConfig, build_scene
+    from parcelscan.sim.catalogue import build_scene
     from parcelscan.sim.render import render_scene
-    from parcelscan.sim.scanner import ScannerConfig
 
     if not isinstance(size, int) or size < 16:
         raise ValueError(f"scan size must be an integer >= 16 pixels, got {size!r}")
     full = max(size, FULL)
-    scanner = ScannerConfig(
-        pixel_mm=PIXEL_MM,
-        line_mm=PIXEL_MM,
-        tunnel_width_cm=full * PIXEL_MM / 10 - 1e-3,
-        tunnel_height_cm=60.0,
-    ).calibrated()
+    scanner = benchmark_scanner(full)
     rng = np.random.default_rng(seed)
-    scene = build_scene(rng, SceneConfig(max_parcel_cm=(75.0, 60.0, 50.0), clutter=(4, 10)), scanner)
+    scene = build_scene(rng, _scene(), scanner)
     scan = render_scene(replace(scene, length_cm=full * PIXEL_MM / 10), scanner, rng).scan
     assert scan.shape == (2, full, full), scan.shape
     if size == full:
@@ -49,6 +43,24 @@ def simulated_scan(seed: int = 0, size: int = FULL):
         air=scan.air[:, x0 : x0 + size].copy(),
         dark=scan.dark[:, x0 : x0 + size].copy(),
     )
+
+
+def benchmark_scanner(pixels: int):
+    """The benchmark scanner: 0.8 mm square pixels, a tunnel exactly ``pixels`` wide, calibrated."""
+    from parcelscan.sim.scanner import ScannerConfig
+
+    return ScannerConfig(
+        pixel_mm=PIXEL_MM,
+        line_mm=PIXEL_MM,
+        tunnel_width_cm=pixels * PIXEL_MM / 10 - 1e-3,
+        tunnel_height_cm=60.0,
+    ).calibrated()
+
+
+def _scene():
+    from parcelscan.sim.catalogue import SceneConfig
+
+    return SceneConfig(max_parcel_cm=(75.0, 60.0, 50.0), clutter=(4, 10))
 
 
 @functools.lru_cache(maxsize=16)

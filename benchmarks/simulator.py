@@ -32,18 +32,14 @@ def _stage_timer():
 
 def run(parcels: int = 5, seed: int = 0, progress=None) -> dict:
     import parcelscan.sim.render as render
-    from parcelscan.sim.catalogue import SceneConfig, build_scene
+    from parcelscan.sim.catalogue import build_scene
     from parcelscan.sim.render import render_scene
-    from parcelscan.sim.scanner import ScannerConfig
 
-    scanner = ScannerConfig(
-        pixel_mm=PIXEL_MM,
-        line_mm=PIXEL_MM,
-        tunnel_width_cm=N_PIXELS * PIXEL_MM / 10 - 1e-6,
-        tunnel_height_cm=60.0,
-    ).calibrated()
+    from ._inputs import _scene, benchmark_scanner
+
+    scanner = benchmark_scanner(N_PIXELS)
     scanner.model  # noqa: B018 - build the spectral model outside the timing
-    config = SceneConfig(max_parcel_cm=(75.0, 60.0, 50.0), clutter=(4, 10))
+    config = _scene()
     totals, originals = _stage_timer()
     per_scan, stages = [], []
     try:
