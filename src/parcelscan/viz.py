@@ -12,6 +12,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from .physics.observer import SpectralModel
+from .preprocess.mass import scanner_model
 from .preprocess.material import RCurves, apparent_z, r_curves
 from .scan import Scan
 
@@ -30,24 +32,14 @@ _HUE_KNOTS = np.array([14.0, 20.0, 35.0, 60.0, 75.0, 100.0, 115.0])
 
 
 @lru_cache(maxsize=32)
-def _curves_for(kvp: float, scanner_json: str | None) -> RCurves:
-    import json
-
-    from .sim.scanner import ScannerConfig
-
-    if scanner_json is not None:
-        config = ScannerConfig.from_dict(json.loads(scanner_json))
-    else:  # a nominal sandwich detector at the scan's tube voltage
-        config = ScannerConfig(kvp=float(kvp), ma=1.0)
-    return r_curves(config.model)
+def _curves_for(model: SpectralModel) -> RCurves:
+    return r_curves(model)
 
 
 def scan_curves(scan: Scan) -> RCurves:
-    """R-curves for a scan: its own scanner's if the metadata describes it, else a nominal one."""
-    import json
-
-    scanner = scan.metadata.get("scanner") if isinstance(scan.metadata, dict) else None
-    return _curves_for(float(scan.kvp), json.dumps(scanner, sort_keys=True) if scanner else None)
+    """R-curves for a scan: its own scanner's if the metadata describes it, else a nominal one
+    (the model of :func:`~parcelscan.preprocess.mass.scanner_model`, built once per scanner)."""
+    return _curves_for(scanner_model(scan))
 
 
 def pseudo_colour(scan: Scan, curves: RCurves | None = None) -> np.ndarray:

@@ -13,6 +13,7 @@ residual sees. Opaque pixels (a_H beyond ``opaque_attenuation``) only give a low
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -51,13 +52,22 @@ _X_POINTS = 96
 
 def scanner_model(scan) -> SpectralModel:
     """Spectral model of the scanner that made ``scan``: its own if the metadata describes it
-    (simulated scans do), else a nominal sandwich detector at the scan's tube voltage."""
+    (simulated scans do), else a nominal sandwich detector at the scan's tube voltage.
+
+    Scans from the same scanner get the same model object, so the caches keyed on it (the mass
+    tables here, the R-curves of :func:`parcelscan.viz.scan_curves`) are built once per scanner.
+    """
+    scanner = scan.metadata.get("scanner") if isinstance(scan.metadata, dict) else None
+    return _model_for(float(scan.kvp), json.dumps(scanner, sort_keys=True) if scanner else None)
+
+
+@lru_cache(maxsize=32)
+def _model_for(kvp: float, scanner_json: str | None) -> SpectralModel:
     from ..sim.scanner import ScannerConfig
 
-    scanner = scan.metadata.get("scanner") if isinstance(scan.metadata, dict) else None
-    if scanner:
-        return ScannerConfig.from_dict(scanner).model
-    return ScannerConfig(kvp=float(scan.kvp), ma=1.0).model
+    if scanner_json is not None:
+        return ScannerConfig.from_dict(json.loads(scanner_json)).model
+    return ScannerConfig(kvp=kvp, ma=1.0).model
 
 
 @lru_cache(maxsize=64)
