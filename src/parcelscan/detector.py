@@ -65,13 +65,13 @@ def default_model_path(precision: str = "fp32") -> Path:
     env = os.environ.get("PARCELSCAN_MODEL")
     if env:
         return Path(env)
-    stem = "parcelscan" if precision == "fp32" else f"parcelscan.{precision}"
+    name = _file_name(precision)
     here = Path(__file__).resolve().parent
     for folder in (here / "models", here.parents[1] / "models"):
-        if (folder / f"{stem}.onnx").is_file():
-            return folder / f"{stem}.onnx"
+        if (folder / name).is_file():
+            return folder / name
     raise FileNotFoundError(
-        f"no shipped model {stem}.onnx in {here / 'models'} or {here.parents[1] / 'models'}; "
+        f"no shipped model {name} in {here / 'models'} or {here.parents[1] / 'models'}; "
         "pass path= or set PARCELSCAN_MODEL"
     )
 
@@ -215,10 +215,10 @@ class Detector:
         else:
             file = Path(path)
             if file.is_dir():
-                stem = "parcelscan" if precision == "fp32" else f"parcelscan.{precision}"
-                file = file / f"{stem}.onnx"
+                file = file / _file_name(precision)
         if not file.is_file():
             raise FileNotFoundError(f"no model file at {file}")
+        precision = _precision_of(file)  # what the file is, whichever way it was chosen
         card: dict[str, Any] = {}
         digest = None
         if verify:
@@ -232,9 +232,7 @@ class Detector:
                     f"{file}: sha256 {digest[:16]}... does not match {entry.get('sha256', '?')[:16]}... in "
                     f"{card_path.name}; the file was changed or corrupted after export"
                 )
-        plist = _providers(
-            providers, precision if path is None or Path(path).is_dir() else _precision_of(file)
-        )
+        plist = _providers(providers, precision)
         gpu = any((p[0] if isinstance(p, tuple) else p) != "CPUExecutionProvider" for p in plist)
         if gpu and hasattr(ort, "preload_dlls"):
             try:
@@ -257,7 +255,7 @@ class Detector:
             "name": file.name.split(".")[0],
             "file": str(file),
             "version": model.version,
-            "precision": precision if path is None or Path(path).is_dir() else _precision_of(file),
+            "precision": precision,
             "sha256": digest,
             "providers": model.session.get_providers(),
         }
@@ -358,10 +356,7 @@ class Detector:
         self, source, scan: Scan, pre, maps: np.ndarray, origins, timings: dict, thr: float, manifest
     ) -> Detection:
         t0 = time.perf_counter()
-        heatmap = self.model.preprocessor.stitch(maps, origins, pre)[0]
-        lo, score = float(heatmap.min()), float(heatmap.max())
-        if not (0 <= lo and score <= 1):  # also catches NaN
-            raise RuntimeError(f"the model produced a heatmap outside [0, 1]: [{lo}, {score}]")
+        heatmap, score = self.model.stitch(maps, origins, pre)
         found = regions_from_heatmap(heatmap, self.region_threshold, min_area_px=2, max_regions=10)
         regions: tuple = ()
         if found:  # the scanner's spectral model and R-curves only when there is something to measure
@@ -415,6 +410,11 @@ class Detector:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _file_name(precision: str) -> str:
+    """The shipped file of a precision: parcelscan.onnx, parcelscan.int8.onnx, parcelscan.fp16.onnx."""
+    return "parcelscan.onnx" if precision == "fp32" else f"parcelscan.{precision}.onnx"
 
 
 def _precision_of(file: Path) -> str:

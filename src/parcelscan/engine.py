@@ -265,6 +265,17 @@ class OnnxModel:
             scores[start : start + k] = sc[:k]
         return heatmaps, scores
 
+    def stitch(
+        self, maps: np.ndarray, origins: list[tuple[int, int]], pre: Preprocessed
+    ) -> tuple[np.ndarray, float]:
+        """One scan's tile heatmaps (N, 1, tile, tile) -> its (H, W) heatmap and parcel score (the max),
+        checked to be probabilities."""
+        heatmap = self.preprocessor.stitch(maps, origins, pre)[0]
+        lo, score = float(heatmap.min()), float(heatmap.max())
+        if not (0 <= lo and score <= 1):  # also catches NaN
+            raise RuntimeError(f"{self.path}: the model produced a heatmap outside [0, 1]: [{lo}, {score}]")
+        return heatmap, score
+
     def predict(self, scans: Sequence[Scan]) -> list[Prediction]:
         """Preprocess, tile, infer and stitch a list of scans; one :class:`Prediction` per scan.
 
@@ -293,13 +304,8 @@ class OnnxModel:
         out, start = [], 0
         for p, (_, origins), n, ms in zip(pre, tile_sets, counts, pre_ms, strict=True):
             t0 = time.perf_counter()
-            heatmap = self.preprocessor.stitch(heatmaps[start : start + n], origins, p)[0]
+            heatmap, score = self.stitch(heatmaps[start : start + n], origins, p)
             start += n
-            lo, score = float(heatmap.min()), float(heatmap.max())
-            if not (0 <= lo and score <= 1):  # also catches NaN
-                raise RuntimeError(
-                    f"{self.path}: the model produced a heatmap outside [0, 1]: [{lo}, {score}]"
-                )
             timings = {
                 "preprocess_ms": ms,
                 "inference_ms": infer_ms * n / sum(counts),
