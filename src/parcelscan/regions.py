@@ -55,6 +55,11 @@ def _scan_box(box, pre: Preprocessed) -> tuple[tuple[int, ...], tuple[float, ...
     return tuple(int(v) for v in px), mm
 
 
+def _model_pixel_cm2(pre: Preprocessed) -> float:
+    """Footprint at the belt of one model pixel, in cm^2."""
+    return (pre.pixel_mm / pre.scale_pixels / 10.0) * (pre.line_mm / pre.scale_lines / 10.0)
+
+
 def _ring(mask: np.ndarray, inner_px: int, outer_px: int) -> np.ndarray:
     m = mask.astype(np.uint8)
     grow = cv2.dilate(m, np.ones((2 * outer_px + 1,) * 2, np.uint8))
@@ -131,9 +136,8 @@ def describe_region(
     mask = np.zeros(heatmap.shape, bool)
     mask[y0:y1, x0:x1] = heatmap[y0:y1, x0:x1] >= region_threshold
     box_px, box_mm = _scan_box(region.box, pre)
-    pixel_cm = (pre.pixel_mm / pre.scale_pixels) / 10.0
-    line_cm = (pre.line_mm / pre.scale_lines) / 10.0
-    area_cm2 = float(mask.sum()) * pixel_cm * line_cm
+    px_cm2 = _model_pixel_cm2(pre)
+    area_cm2 = float(mask.sum()) * px_cm2
     cx, cy = region.centroid
     centroid = (cx / pre.scale_pixels, cy / pre.scale_lines)
 
@@ -150,7 +154,7 @@ def describe_region(
         est = estimate_mass(
             pre.attenuation,
             mask,
-            pixel_cm * line_cm,
+            px_cm2,
             model,
             opaque_attenuation=opaque_attenuation,
             spill_px=1,
@@ -183,7 +187,7 @@ def impenetrable_areas(pre: Preprocessed, min_area_cm2: float = 2.0) -> list[Imp
     mask = pre.impenetrable.astype(np.uint8)
     if not mask.any():
         return []
-    px_cm2 = (pre.pixel_mm / pre.scale_pixels / 10.0) * (pre.line_mm / pre.scale_lines / 10.0)
+    px_cm2 = _model_pixel_cm2(pre)
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     out = []
     for k in range(1, n):
