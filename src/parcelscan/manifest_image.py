@@ -24,14 +24,12 @@ jars read apparent Z 13 there, like rare-earth jars). The mass bound needs only 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import cv2
 import numpy as np
 
-from .physics.materials import get_material
 from .physics.observer import SpectralModel
-from .preprocess.mass import inpaint_background
+from .preprocess.mass import areal_density_over, inpaint_background
 
 __all__ = [
     "LANTHANIDE",
@@ -50,9 +48,7 @@ LANTHANIDE = "Dy2O3"  # every object is also weighed as this (Tb4O7 reads within
 LEVELS = (0.5, 1.0, 2.0, 3.0, 4.5)  # high-channel attenuation thresholds of the object search
 # Reference material per operator class for the whole-parcel mass (physics.md's class bounds).
 CLASS_REFERENCE = {"organic": "cellulose", "inorganic": "porcelain", "metal": "steel"}
-_BACKGROUND = "porcelain"  # mid-Z clutter hardens the beam as a typical background does
-_BG_GRID = np.concatenate([[0.0], np.geomspace(0.05, 120.0, 47)])  # g/cm^2 of background reference
-_X_POINTS = 120
+_X_POINTS = 120  # thickness grid of the weighing (preprocess.mass uses 96 for its mass estimates)
 
 
 def plateau(a: np.ndarray) -> np.ndarray:
@@ -138,31 +134,9 @@ def dense_objects(
     return out
 
 
-@lru_cache(maxsize=64)
-def _table(model: SpectralModel, material: str) -> tuple[np.ndarray, np.ndarray]:
-    """a_H(background b, x of material) on (bg grid, x grid), and the x grid."""
-    m = get_material(material)
-    mu_m = m.mu_rho(model.energies_kev)
-    x_grid = np.concatenate([[0.0], np.geomspace(1e-4, 60.0 / float(np.min(mu_m)), _X_POINTS - 1)])
-    bg, x = np.meshgrid(_BG_GRID, x_grid, indexing="ij")
-    mu = np.stack([get_material(_BACKGROUND).mu_rho(model.energies_kev), mu_m])
-    a, _ = model.attenuation(np.stack([bg.ravel(), x.ravel()]), mu)
-    return a[-1].reshape(bg.shape), x_grid
-
-
 def _areal(a_obs: np.ndarray, a_bg: np.ndarray, model: SpectralModel, material: str) -> np.ndarray:
     """Areal density (g/cm^2) of ``material`` that raises a_H from a_bg to a_obs, per pixel (N,)."""
-    table, x_grid = _table(model, material)
-    b = np.interp(np.clip(a_bg, 0, None), table[:, 0], _BG_GRID)
-    i = np.clip(np.searchsorted(_BG_GRID, b) - 1, 0, len(_BG_GRID) - 2)
-    f = ((b - _BG_GRID[i]) / (_BG_GRID[i + 1] - _BG_GRID[i]))[:, None]
-    curves = table[i] * (1 - f) + table[i + 1] * f  # (N, X), increasing along x
-    below = np.sum(curves < a_obs[:, None], axis=1)
-    k = np.clip(below - 1, 0, len(x_grid) - 2)
-    rows = np.arange(len(a_obs))
-    c0, c1 = curves[rows, k], curves[rows, k + 1]
-    g = np.clip((a_obs - c0) / np.where(c1 > c0, c1 - c0, 1.0), 0.0, 1.0)
-    return np.where(below == 0, 0.0, x_grid[k] + g * (x_grid[k + 1] - x_grid[k]))
+    return areal_density_over(a_obs, a_bg, model, material, x_points=_X_POINTS)
 
 
 def _grow(mask: np.ndarray, px: int) -> np.ndarray:

@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_CANDIDATES",
     "MassEstimate",
     "areal_density",
+    "areal_density_over",
     "estimate_mass",
     "inpaint_background",
     "scanner_model",
@@ -70,16 +71,40 @@ def _model_for(kvp: float, scanner_json: str | None) -> SpectralModel:
     return ScannerConfig(kvp=kvp, ma=1.0).model
 
 
-@lru_cache(maxsize=64)
-def _table(model: SpectralModel, material: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """a_c(background b, x of material) on (bg grid, x grid): (2, B, X) table and the x grid."""
+@lru_cache(maxsize=128)
+def _table(
+    model: SpectralModel, material: str, x_points: int = _X_POINTS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """a_c(background b, x of material) on (bg grid, x grid): (C, B, X) table and the x grid."""
     m = get_material(material)
     x_max = 60.0 / float(np.min(m.mu_rho(model.energies_kev)))  # far beyond opacity
-    x_grid = np.concatenate([[0.0], np.geomspace(1e-4, x_max, _X_POINTS - 1)])
+    x_grid = np.concatenate([[0.0], np.geomspace(1e-4, x_max, x_points - 1)])
     bg, x = np.meshgrid(_BG_GRID, x_grid, indexing="ij")
     mu = np.stack([get_material(_BACKGROUND).mu_rho(model.energies_kev), m.mu_rho(model.energies_kev)])
     a, _ = model.attenuation(np.stack([bg.ravel(), x.ravel()]), mu)
     return a.reshape(a.shape[0], *bg.shape), x_grid, _BG_GRID
+
+
+def _high_on_background(
+    table: np.ndarray, x_grid: np.ndarray, bg_grid: np.ndarray, a_high: np.ndarray, a_bg_high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x of the table's material per pixel (N,), each over its own background, and that background's
+    grid index i (N,) and weight f (N, 1), for reading the other channel from the same rows."""
+    b = np.interp(np.clip(a_bg_high, 0, None), table[-1, :, 0], bg_grid)  # background equivalent
+    i = np.clip(np.searchsorted(bg_grid, b) - 1, 0, len(bg_grid) - 2)
+    f = ((b - bg_grid[i]) / (bg_grid[i + 1] - bg_grid[i]))[:, None]
+    high = table[-1, i] * (1 - f) + table[-1, i + 1] * f  # (N, X): a_H(b, x) for each pixel
+    return _interp_rows(high, np.asarray(a_high, np.float64), x_grid), i, f
+
+
+def areal_density_over(
+    a_high: np.ndarray, a_bg_high: np.ndarray, model: SpectralModel, material: str, x_points: int = _X_POINTS
+) -> np.ndarray:
+    """Areal density (g/cm^2) of ``material`` that raises the high-channel attenuation of each pixel
+    from ``a_bg_high`` to ``a_high`` (both (N,)), beam hardening by the background included.
+    x_points : resolution of the material's thickness grid."""
+    table, x_grid, bg_grid = _table(model, material, x_points)
+    return _high_on_background(table, x_grid, bg_grid, a_high, a_bg_high)[0]
 
 
 def _interp_rows(curves: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -191,11 +216,7 @@ def estimate_mass(
     results: dict[str, tuple[float, float]] = {}
     for name in names:
         table, x_grid, bg_grid = _table(model, name)
-        b = np.interp(np.clip(bg[-1], 0, None), table[-1, :, 0], bg_grid)  # background equivalent
-        i = np.clip(np.searchsorted(bg_grid, b) - 1, 0, len(bg_grid) - 2)
-        f = ((b - bg_grid[i]) / (bg_grid[i + 1] - bg_grid[i]))[:, None]
-        high = table[-1, i] * (1 - f) + table[-1, i + 1] * f  # (N, X): a_H(b, x) for each pixel
-        x = _interp_rows(high, obs[-1].astype(np.float64), x_grid)
+        x, i, f = _high_on_background(table, x_grid, bg_grid, obs[-1], bg[-1])
         residual = 0.0
         if a.shape[0] == 2:
             low = table[0, i] * (1 - f) + table[0, i + 1] * f
