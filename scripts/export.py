@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", type=Path, required=True, help="state dict saved by train.py (best.pt)")
     p.add_argument("--card", type=Path, required=True, help="the model card written by train.py")
-    p.add_argument("--data", type=Path, required=True, help="training data (int8 calibration tiles)")
+    p.add_argument(
+        "--data", type=Path, nargs="+", required=True, help="training data (int8 calibration tiles)"
+    )
     p.add_argument("--val", type=Path, required=True, help="validation data (thresholds)")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--seed", type=int, default=None, help="calibration sampling seed (default: the card's)")
@@ -43,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     card["export"] = {"command": command}
     model = DetectorNet()
     model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
-    train_ex = load_dataset(args.data, PreprocessConfig.from_dict(card["preprocess"]), limit=args.limit)
+    pre = PreprocessConfig.from_dict(card["preprocess"])
+    train_ex = [ex for d in args.data for ex in load_dataset(d, pre, limit=args.limit)]
     seed = card["training"]["seed"] if args.seed is None else args.seed
     export_all(model, card, train_ex, args.val, args.card.parent, args.card.stem, seed, args.limit)
     return 0

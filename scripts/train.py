@@ -32,7 +32,7 @@ from parcelscan.training.export import OUTPUT_NAMES, embed_card, export_fp16, ex
 from parcelscan.training.loop import TrainConfig, train
 from parcelscan.training.network import DetectorNet, gflops
 
-VERSION = "0.1.0"
+VERSION = "0.3.0"
 
 
 def _dataset_info(root: Path) -> dict:
@@ -124,7 +124,9 @@ def _validation_scores(model_path: Path, root: Path, limit: int | None) -> tuple
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, help="training dataset directory (parcelscan simulate layout)")
+    p.add_argument(
+        "--data", type=Path, nargs="+", help="training dataset directories (parcelscan simulate layout)"
+    )
     p.add_argument("--simulate", type=int, metavar="N", help="simulate N training parcels first instead")
     p.add_argument("--val", type=Path, required=True, help="validation dataset directory")
     p.add_argument("--out", type=Path, default=Path("models"), help="where the models and card go")
@@ -153,14 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
 
-    data_dir = args.data
+    data_dirs = args.data
     if args.simulate is not None:
         from parcelscan.sim.dataset import generate_dataset
 
-        data_dir = args.work / "simulated_train"
-        generate_dataset(data_dir, args.simulate, seed=args.seed + 1000, skip_existing=True)
+        data_dirs = [args.work / "simulated_train"]
+        generate_dataset(data_dirs[0], args.simulate, seed=args.seed + 1000, skip_existing=True)
     pre = PreprocessConfig()
-    train_ex = load_dataset(data_dir, pre, limit=args.limit)
+    train_ex = [ex for d in data_dirs for ex in load_dataset(d, pre, limit=args.limit)]
     val_ex = load_dataset(args.val, pre, limit=args.limit)
     cfg = TrainConfig(
         epochs=args.epochs,
@@ -192,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         "region_threshold": 0.5,
         "threshold_rule": "alarm when the parcel score > threshold; chosen at 1 % parcel FPR on validation",
         "network": {
-            "architecture": "DetectorNet (U-Net-lite)",
+            "architecture": "DetectorNet (U-Net-lite over a_low, a_high, impenetrable and their logarithms)",
             "parameters": sum(q.numel() for q in net.parameters()),
             "gflop_per_256_tile": round(gflops(net, 256), 3),
             "gflop_per_megapixel": round(gflops(net, 256) / (256 * 256 / 1e6), 2),
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": command,
             "seed": args.seed,
             "minutes": round(minutes, 1),
-            "train_data": _dataset_info(data_dir),
+            "train_data": [_dataset_info(d) for d in data_dirs],
             "val_data": _dataset_info(args.val),
             "config": dict(cfg.__dict__),
             "history": history,

@@ -143,3 +143,41 @@ def test_evaluate_script_writes_metrics_roc_and_card(trained):
     with pytest.raises(SystemExit, match="sha256"):
         evaluate_script.main(["--model", str(tampered), "--data", str(SAMPLE)])
     tampered.write_bytes(data)
+
+
+def test_log_features_make_the_dual_energy_ratio_a_channel_difference():
+    from parcelscan.training.network import LOG_FLOOR, LogAttenuation
+
+    a_low, a_high = 1.6, 0.8  # scaled attenuations of a dense material (R = 2)
+    x = torch.tensor([[[[a_low]], [[a_high]], [[1.0]]]], dtype=torch.float32)
+    f = LogAttenuation()(x)
+    assert f.shape == (1, 5, 1, 1)
+    np.testing.assert_allclose(f[0, :3].flatten(), x.flatten())
+    ratio = np.exp(float(f[0, 3] - f[0, 4]))
+    assert ratio == pytest.approx((a_low + LOG_FLOOR) / (a_high + LOG_FLOOR), rel=1e-5)
+    # negative attenuation (noise on air) is floored, never a NaN
+    assert torch.isfinite(LogAttenuation()(-x)).all()
+    with pytest.raises(ValueError, match="in_channels"):
+        DetectorNet(in_channels=1)
+
+
+def test_tile_sampler_centres_masses_dense_matter_and_random_tiles():
+    from parcelscan.training.data import DENSE_SCALED, Example, TileSampler, _dense_pixels
+
+    image = np.zeros((3, 120, 120), np.float32)
+    target = np.zeros((120, 120), np.float32)
+    image[1, 20:30, 20:30] = 1.0  # dense innocent block
+    image[1, 90:96, 90:96] = 1.0
+    target[90:96, 90:96] = 1.0  # the concealed mass
+    dense = _dense_pixels(image, target, seed=0)
+    assert len(dense) == 100 and np.all((dense >= 20) & (dense < 30))
+    assert np.all(image[1][dense[:, 0], dense[:, 1]] > DENSE_SCALED)
+    pos = Example(image, target, True, [(93, 93)], {}, dense)
+    sampler = TileSampler([pos], size=32, length=400, seed=1, augment=False)
+    on_mass = on_dense = 0
+    for i in range(len(sampler)):
+        x, y = sampler[i]
+        on_mass += bool(y.max() > 0.5)
+        on_dense += bool(y.max() < 0.5 and x[1].max() > DENSE_SCALED)
+    # 40 % centred on the mass (it stays in the 32-px tile despite jitter), 25 % on dense matter
+    assert 0.33 < on_mass / 400 < 0.5 and 0.18 < on_dense / 400 < 0.4
