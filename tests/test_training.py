@@ -132,7 +132,14 @@ def test_evaluate_script_writes_metrics_roc_and_card(trained):
     result = json.loads((out / "parcelscan.eval.json").read_text())
     s = result["parcelscan.onnx"]["summary"]
     assert s["n_parcels"] == 4 and s["n_positive"] == 3 and 0 <= s["auroc"] <= 1
-    assert set(result["parcelscan.onnx"]["strata"]) == {"concealment", "material", "mass_g", "dprime"}
+    assert set(result["parcelscan.onnx"]["strata"]) == {
+        "category",
+        "concealment",
+        "material",
+        "mass_g",
+        "dprime",
+    }
+    assert "benign" in result["parcelscan.onnx"]["strata"]["category"]  # the sample's one negative
     card = json.loads((out / "parcelscan.json").read_text())
     assert set(card["evaluation"]["auroc_delta_vs_fp32"]) == {Path(m).name for m in models}
     assert (out / "parcelscan.roc.png").read_bytes()[:4] == b"\x89PNG"
@@ -181,3 +188,20 @@ def test_tile_sampler_centres_masses_dense_matter_and_random_tiles():
         on_dense += bool(y.max() < 0.5 and x[1].max() > DENSE_SCALED)
     # 40 % centred on the mass (it stays in the 32-px tile despite jitter), 25 % on dense matter
     assert 0.33 < on_mass / 400 < 0.5 and 0.18 < on_dense / 400 < 0.4
+
+
+def test_false_alarms_by_content_ranks_the_goods_that_alarm():
+    import evaluate as evaluate_script
+
+    def rec(score, positive, contents):
+        return {"score": score, "positive": positive, "contents": contents}
+
+    records = [rec(0.9, False, ["motor", "book"]) for _ in range(3)]
+    records += [rec(0.1, False, ["motor", "book"]) for _ in range(2)]
+    records += [rec(0.1, False, ["book"]) for _ in range(5)]
+    records += [rec(0.95, True, ["motor"]) for _ in range(9)]  # positives are not false alarms
+    records += [rec(0.99, False, ["rare"])]  # under min_count
+    rows = evaluate_script.false_alarms_by_content(records, threshold=0.5)
+    assert list(rows) == ["motor", "book"]
+    assert rows["motor"] == {"n_negative": 5, "fpr": 0.6}
+    assert rows["book"] == {"n_negative": 10, "fpr": 0.3}
