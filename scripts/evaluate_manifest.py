@@ -81,6 +81,10 @@ def summarise(rows: list[dict]) -> dict:
     honest = [r for r in rows if r["honest"]]
     false_benign = [r for r in rows if not r["honest"] and not r["concealed"]]
     items = [s for r in genuine_ni for s in r["nickel_items"]]
+    # An item "opaque": the object that fits the declaration is opaque, so nickel fits it as well as a
+    # lanthanide oxide does. No per-gram reading separates those; genuine nickel reads so just as often
+    # at such masses, so flagging them would fail genuine nickel. This bounds what can be flagged.
+    dy_opaque = [r for r in dy_tb if "opaque" in r["nickel_items"] and "mismatch" not in r["nickel_items"]]
     by_cat = defaultdict(list)
     for r in rows:
         by_cat[r["category"] + ("" if r["honest"] or r["concealed"] else " (false manifest)")].append(r)
@@ -91,6 +95,13 @@ def summarise(rows: list[dict]) -> dict:
             "dy_tb_as_nickel_flagged": _rates(dy_tb)["inconsistent"] if dy_tb else None,
             "dy_tb_as_nickel_flagged_or_cannot_tell": (
                 round(1 - _rates(dy_tb)["consistent"], 4) if dy_tb else None
+            ),
+            "dy_tb_as_nickel_opaque_fit": round(len(dy_opaque) / len(dy_tb), 4) if dy_tb else None,
+            "dy_tb_as_nickel_flagged_ceiling": round(1 - len(dy_opaque) / len(dy_tb), 4) if dy_tb else None,
+            "genuine_nickel_opaque_fit": (
+                round(sum("opaque" in r["nickel_items"] for r in genuine_ni) / len(genuine_ni), 4)
+                if genuine_ni
+                else None
             ),
             "genuine_nickel_passes": round(1 - _rates(genuine_ni)["inconsistent"], 4) if genuine_ni else None,
             "genuine_nickel_consistent": _rates(genuine_ni)["consistent"] if genuine_ni else None,
@@ -132,6 +143,9 @@ def _table(summary: dict) -> str:
             f">= {t['dy_tb_as_nickel_flagged']}",
         ),
         ("  ... flagged or cannot tell", m["dy_tb_as_nickel_flagged_or_cannot_tell"], ""),
+        ("  ... fitting only as an opaque object", m["dy_tb_as_nickel_opaque_fit"], ""),
+        ("  ... ceiling of flagged (1 - opaque fits)", m["dy_tb_as_nickel_flagged_ceiling"], ""),
+        ("genuine nickel fitting as an opaque object", m["genuine_nickel_opaque_fit"], ""),
         (
             "genuine nickel passes (not flagged)",
             m["genuine_nickel_passes"],

@@ -306,3 +306,40 @@ def test_simulated_misdeclared_powder_is_flagged_from_its_label():
     (x0, y0, x1, y1) = label["masses"][0]["bbox_px"]
     (bx0, by0, bx1, by1) = next(r for r in check.reasons if r.kind == "material_mismatch").box_px[0]
     assert bx0 < x1 and x0 < bx1 and by0 < y1 and y0 < by1  # the flagged object is the concealed powder
+
+
+def test_manifest_evaluation_reports_rates_and_the_opaque_ceiling():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import evaluate_manifest
+
+    def row(category, honest, concealed, verdict, nickel_items):
+        return {
+            "category": category,
+            "honest": honest,
+            "concealed": concealed,
+            "declares_nickel": bool(nickel_items),
+            "verdict": verdict,
+            "kinds": [],
+            "nickel_items": nickel_items,
+            "check_ms": 1.0,
+        }
+
+    rows = [
+        row("misdeclared_powder", False, ["Dy2O3"], "inconsistent", ["mismatch"]),
+        row("misdeclared_powder", False, ["Tb4O7"], "cannot_tell", ["opaque"]),
+        row("misdeclared_powder", False, ["Dy2O3"], "cannot_tell", ["opaque", "mismatch"]),  # still decidable
+        row("misdeclared_powder", False, ["Dy2O3"], "consistent", ["match"]),
+        row("benign_nickel", True, [], "consistent", ["match"]),
+        row("benign_nickel", True, [], "cannot_tell", ["opaque"]),
+        row("benign", True, [], "consistent", []),
+        row("benign", True, [], "inconsistent", []),
+    ]
+    m = evaluate_manifest.summarise(rows)["measured"]
+    assert m["dy_tb_as_nickel_flagged"] == 0.25 and m["dy_tb_as_nickel_flagged_or_cannot_tell"] == 0.75
+    assert m["dy_tb_as_nickel_opaque_fit"] == 0.25 and m["dy_tb_as_nickel_flagged_ceiling"] == 0.75
+    assert m["genuine_nickel_opaque_fit"] == 0.5 and m["genuine_nickel_passes"] == 1.0
+    assert m["honest_flagged"] == 0.25
+    assert "ceiling of flagged" in evaluate_manifest._table(evaluate_manifest.summarise(rows))
