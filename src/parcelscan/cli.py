@@ -87,7 +87,6 @@ def scan_paths(paths: list[str]) -> list[Path]:
 def _scan(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .io import load_scan
     from .result import FailedScan
 
     paths = scan_paths(args.paths)
@@ -108,12 +107,15 @@ def _scan(args: argparse.Namespace) -> int:
         bar = tqdm(total=len(paths), unit="scan", disable=args.quiet, file=sys.stderr)
         for start in range(0, len(paths), args.batch_size):
             chunk = paths[start : start + args.batch_size]
+            # Overlays draw the scan: read each once here; a file that does not load goes in as its
+            # path, and the detector reports why it failed.
+            inputs = [_try_load(p) for p in chunk] if overlays else chunk
             results = detector.detect(
-                chunk,
+                inputs,
                 threshold=args.threshold,
                 manifest=[shared or _sidecar_manifest(p) for p in chunk],
             )
-            for path, r in zip(chunk, results, strict=True):
+            for path, scan, r in zip(chunk, inputs, results, strict=True):
                 if sink:
                     sink.write(json.dumps(r.to_dict()) + "\n")
                 if isinstance(r, FailedScan):
@@ -132,7 +134,7 @@ def _scan(args: argparse.Namespace) -> int:
                 if overlays:
                     from .viz import detection_overlay, write_png
 
-                    write_png(overlays / f"{stem}.png", detection_overlay(load_scan(path), r))
+                    write_png(overlays / f"{stem}.png", detection_overlay(scan, r))
                 if tdr:
                     from .io import write_tdr
 
@@ -148,6 +150,19 @@ def _scan(args: argparse.Namespace) -> int:
         + (f"; results in {args.out}" if args.out else "")
     )
     return 1 if failed else 0
+
+
+def _try_load(path: Path):
+    """The scan at ``path`` (its metadata naming the file, as results do for paths), or the path
+    itself when it does not load: the detector then says why."""
+    from .io import load_scan
+
+    try:
+        scan = load_scan(path)
+    except (OSError, ValueError):
+        return path
+    scan.metadata["source"] = str(path)
+    return scan
 
 
 def _sidecar_manifest(scan_path: Path) -> Path | None:
