@@ -41,6 +41,13 @@ def ideal_detection(dprime: float) -> float:
     return float(norm.cdf(dprime - norm.inv_cdf(1 - ALPHA / LOCATIONS)))
 
 
+def _operating(model: OnnxModel, dual_energy: bool) -> tuple[float, float]:
+    """The card's (parcel, region) thresholds for a dual- or single-energy scan."""
+    if dual_energy:
+        return model.threshold, model.region_threshold
+    return model.single_energy_threshold, model.single_energy_threshold
+
+
 def _records(model: OnnxModel, root: Path, entries: list[dict], batch: int) -> list[dict]:
     out = []
     for i in tqdm(range(0, len(entries), batch), desc=Path(model.path).name, unit="batch"):
@@ -49,10 +56,11 @@ def _records(model: OnnxModel, root: Path, entries: list[dict], batch: int) -> l
         for e in chunk:
             scans.append(read_npz(root / e["scan"]))
             labels.append(json.loads((root / e["label"]).read_text()))
-        for pred, label in zip(model.predict(scans), labels, strict=True):
+        for scan, pred, label in zip(scans, model.predict(scans), labels, strict=True):
             sl, sp = pred.preprocessed.scales
-            alarm = pred.score > model.threshold
-            regions = regions_from_heatmap(pred.heatmap, model.region_threshold) if alarm else []
+            thr, region_thr = _operating(model, scan.dual_energy)
+            alarm = pred.score > thr
+            regions = regions_from_heatmap(pred.heatmap, region_thr) if alarm else []
             masses = []
             for m in label["masses"]:
                 x0, y0, x1, y1 = m["bbox_px"]
@@ -74,6 +82,7 @@ def _records(model: OnnxModel, root: Path, entries: list[dict], batch: int) -> l
                     "masses": masses,
                     "regions": [r.box for r in regions],
                     "category": label["category"],
+                    "single_energy": not scan.dual_energy,
                     "contents": sorted(set(label.get("contents", []))),
                 }
             )
@@ -143,13 +152,14 @@ def evaluate(model_path: Path, data: Path, limit: int | None, batch: int, thread
     result = {
         "model": model_path.name,
         "data": {"dir": str(data), "seed": index.get("seed"), "count": len(entries)},
-        "summary": summary(records, model.threshold),
+        # the operating threshold: the single-energy one for a set of single-energy scans only
+        "summary": summary(records, _operating(model, not all(r["single_energy"] for r in records))[0]),
         "strata": {},
     }
     thresholds = {f: result["summary"][f"threshold_at_{100 * f:g}pct"] for f in FPR_TARGETS}
     thresholds_all = dict(thresholds)
     # strata are judged at the card's operating threshold chosen on validation data
-    thresholds[0.01] = model.threshold
+    thresholds[0.01] = result["summary"]["threshold"]
     for key, bins in (
         ("category", None),
         ("concealment", None),

@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, nargs="+", required=True, help="training data (int8 calibration tiles)"
     )
     p.add_argument("--val", type=Path, required=True, help="validation data (thresholds)")
+    p.add_argument(
+        "--val-single", type=Path, default=None, help="single-energy validation data (its threshold)"
+    )
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--seed", type=int, default=None, help="calibration sampling seed (default: the card's)")
     args = p.parse_args(argv)
@@ -48,7 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     pre = PreprocessConfig.from_dict(card["preprocess"])
     train_ex = [ex for d in args.data for ex in load_dataset(d, pre, limit=args.limit)]
     seed = card["training"]["seed"] if args.seed is None else args.seed
-    export_all(model, card, train_ex, args.val, args.card.parent, args.card.stem, seed, args.limit)
+    card.pop("single_energy_threshold", None)  # chosen again, or not at all without --val-single
+    export_all(
+        model,
+        card,
+        train_ex,
+        args.val,
+        args.card.parent,
+        args.card.stem,
+        seed,
+        args.limit,
+        val_single=args.val_single,
+    )
     return 0
 
 

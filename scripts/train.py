@@ -57,8 +57,13 @@ def export_all(
     limit: int | None,
     int8: bool = True,
     fp16: bool = True,
+    val_single: Path | None = None,
 ) -> dict:
-    """Export fp32 (+ int8, fp16), choose each file's threshold on the validation set, write the card."""
+    """Export fp32 (+ int8, fp16), choose each file's threshold on the validation set, write the card.
+
+    With ``val_single`` (a set of single-energy scans) each file also gets a
+    ``single_energy_threshold`` at 1 % false alarms among them: the network sees R = 1 on such scans
+    and its scores there follow another distribution."""
     pre = PreprocessConfig.from_dict(card["preprocess"])
     fp32 = out / f"{name}.onnx"
     export_onnx(model, fp32, card)
@@ -91,8 +96,23 @@ def export_all(
             "positives": int(labels.sum()),
         }
         print(f"validation {kind}: {json.dumps(validation[kind])}")
-        embed_card(path, {**card, "threshold": threshold, "region_threshold": threshold, "precision": kind})
+        own = {"threshold": threshold, "region_threshold": threshold, "precision": kind}
+        if val_single is not None:
+            s_scores, s_labels = _validation_scores(path, val_single, limit)
+            single = threshold_at_fpr(s_scores[~s_labels], 0.01)
+            validation[kind]["single_energy"] = {
+                "threshold": single,
+                "auroc": auroc(s_scores, s_labels),
+                "tpr_at_1pct_fpr": tpr_at_fpr(s_scores, s_labels, 0.01),
+                "parcels": int(s_labels.size),
+                "dir": str(val_single),
+            }
+            print(f"validation {kind}, single-energy: {json.dumps(validation[kind]['single_energy'])}")
+            own["single_energy_threshold"] = single
+        embed_card(path, {**card, **own})
     card["threshold"] = card["region_threshold"] = validation["fp32"]["threshold"]
+    if val_single is not None:
+        card["single_energy_threshold"] = validation["fp32"]["single_energy"]["threshold"]
     card["training"]["validation"] = validation
     card["files"] = {
         k: {
@@ -100,6 +120,11 @@ def export_all(
             "sha256": sha256(v),
             "bytes": v.stat().st_size,
             "threshold": validation[k]["threshold"],
+            **(
+                {"single_energy_threshold": validation[k]["single_energy"]["threshold"]}
+                if val_single is not None
+                else {}
+            ),
         }
         for k, v in files.items()
     }
@@ -129,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--simulate", type=int, metavar="N", help="simulate N training parcels first instead")
     p.add_argument("--val", type=Path, required=True, help="validation dataset directory")
+    p.add_argument(
+        "--val-single",
+        type=Path,
+        default=None,
+        help="single-energy validation set: also choose the single-energy threshold on it",
+    )
     p.add_argument("--out", type=Path, default=Path("models"), help="where the models and card go")
     p.add_argument("--name", default="parcelscan", help="model file stem")
     p.add_argument("--epochs", type=int, default=30)
@@ -221,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         args.limit,
         not args.no_int8,
         not args.no_fp16,
+        args.val_single,
     )
     return 0
 

@@ -231,13 +231,33 @@ def test_single_energy_scan_gets_regions_without_material(detector):
     scene, scanner = random_parcel(rng, config)
     scan = render_scene(scene, scanner, rng).scan
     assert scan.channels == ("single",)
-    detector.region_threshold, saved = 0.05, detector.region_threshold
+    # single-energy scans are judged (parcel and regions) at the card's single-energy threshold
+    detector.single_energy_threshold, saved = 0.05, detector.single_energy_threshold
     try:
         d = detector.detect(scan)
     finally:
-        detector.region_threshold = saved
-    assert d.regions
+        detector.single_energy_threshold = saved
+    assert d.regions and d.threshold == 0.05 and d.alarm == (d.score > 0.05)
     for r in d.regions:
         assert r.apparent_z is None and r.carrier is None
         assert r.material_class in ("unknown", "impenetrable")
     jsonschema.validate(d.to_dict(), SCHEMA)
+
+
+def test_each_kind_of_scanner_gets_its_own_threshold(detector, parcels):
+    dual = parcels[0].scan
+    rng = np.random.default_rng(12)
+    config = SceneConfig(**{**SMALL.__dict__, "single_energy_share": 1.0})
+    single = render_scene(*random_parcel(rng, config), rng).scan
+    saved = detector.threshold, detector.single_energy_threshold
+    try:
+        detector.threshold, detector.single_energy_threshold = 0.25, 0.75
+        d, s = detector.detect([dual, single])
+        assert (d.threshold, s.threshold) == (0.25, 0.75)
+        assert d.alarm == (d.score > 0.25) and s.alarm == (s.score > 0.75)
+        d, s = detector.detect([dual, single], threshold=0.5)  # an explicit threshold is for every scan
+        assert d.threshold == s.threshold == 0.5
+        with detector.stream() as stream:
+            assert stream.submit(single).result(timeout=60).threshold == 0.75
+    finally:
+        detector.threshold, detector.single_energy_threshold = saved

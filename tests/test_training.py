@@ -28,6 +28,8 @@ def trained(tmp_path_factory):
             str(SAMPLE),
             "--val",
             str(SAMPLE),
+            "--val-single",  # the mechanism, not the modality: the sample's scans are dual-energy
+            str(SAMPLE),
             "--out",
             str(out),
             "--epochs",
@@ -67,6 +69,10 @@ def test_smoke_training_exports_models_and_card(trained):
         meta = {p.key: p.value for p in onnx.load(str(out / entry["file"])).metadata_props}
         assert json.loads(meta["parcelscan"])["threshold"] == entry["threshold"]
         assert card["training"]["validation"][kind]["threshold"] == entry["threshold"]
+        # and the single-energy threshold chosen on --val-single, here the same scans
+        assert json.loads(meta["parcelscan"])["single_energy_threshold"] == entry["single_energy_threshold"]
+        assert entry["single_energy_threshold"] == pytest.approx(entry["threshold"])
+    assert card["single_energy_threshold"] == card["files"]["fp32"]["single_energy_threshold"]
 
 
 def test_onnx_matches_pytorch_on_other_batch_and_image_sizes(trained):

@@ -155,7 +155,8 @@ class Detector:
     """A loaded model plus everything needed to turn scans into detections.
 
     Build it with :meth:`from_pretrained`. Attributes: ``threshold`` (parcel alarm: score >
-    threshold), ``region_threshold`` (heatmap pixels >= it form regions), ``card`` (the JSON model
+    threshold), ``region_threshold`` (heatmap pixels >= it form regions), ``single_energy_threshold``
+    (both, for single-energy scans), ``card`` (the JSON model
     card, or the ONNX metadata when loaded unverified), ``info`` (name, version, precision, sha256,
     file, providers really active), ``model`` (the :class:`~parcelscan.engine.OnnxModel`).
     """
@@ -173,6 +174,7 @@ class Detector:
         self.card = card
         self.threshold = model.threshold
         self.region_threshold = model.region_threshold
+        self.single_energy_threshold = model.single_energy_threshold
         self.min_impenetrable_cm2 = float(min_impenetrable_cm2)
         self.height_cm = float(height_cm)
         self._closed = False
@@ -282,13 +284,15 @@ class Detector:
             scans); for a list it is a list in the same order where a scan that failed is a
             :class:`FailedScan` naming what was wrong.
         threshold : parcel alarm threshold overriding the card's (alarm when score > threshold).
+            The card's is ``threshold`` for dual-energy scans and ``single_energy_threshold`` (also
+            the region threshold there) for single-energy ones.
         manifest : declared contents (a :class:`parcelscan.manifest.Manifest`, a dict or a path to
             its JSON; a list of them for a list of scans): each Detection then carries the
             declared-contents check in ``.manifest``.
         """
         if self._closed:
             raise RuntimeError("this Detector was closed")
-        thr = self.threshold if threshold is None else _check_threshold(threshold)
+        thr = None if threshold is None else _check_threshold(threshold)
         single = isinstance(scans, (Scan, str, os.PathLike))
         items = [scans] if single else scans
         if not isinstance(items, Sequence):
@@ -299,7 +303,15 @@ class Detector:
             raise results[0].exception
         return results[0] if single else results
 
-    def _detect_many(self, items: list, thr: float, manifests: list) -> list[Detection | FailedScan]:
+    def _thresholds(self, scan: Scan, thr: float | None) -> tuple[float, float]:
+        """(parcel, region) thresholds for ``scan``: the card's for its kind of scanner unless given."""
+        if thr is not None:
+            return thr, self.region_threshold
+        if scan.dual_energy:
+            return self.threshold, self.region_threshold
+        return self.single_energy_threshold, self.single_energy_threshold
+
+    def _detect_many(self, items: list, thr: float | None, manifests: list) -> list[Detection | FailedScan]:
         results: list[Detection | FailedScan | None] = [None] * len(items)
         work = []  # (index, source, scan, preprocessed, tiles, origins, timings)
         for i, item in enumerate(items):
@@ -353,18 +365,18 @@ class Detector:
         return per_scan
 
     def _postprocess(
-        self, source, scan: Scan, pre, maps: np.ndarray, origins, timings: dict, thr: float, manifest
+        self, source, scan: Scan, pre, maps: np.ndarray, origins, timings: dict, thr: float | None, manifest
     ) -> Detection:
         t0 = time.perf_counter()
         heatmap, score = self.model.stitch(maps, origins, pre)
-        found = regions_from_heatmap(heatmap, self.region_threshold, min_area_px=2, max_regions=10)
+        thr, region_thr = self._thresholds(scan, thr)
+        found = regions_from_heatmap(heatmap, region_thr, min_area_px=2, max_regions=10)
         regions: tuple = ()
         if found:  # the scanner's spectral model and R-curves only when there is something to measure
             spectral = scanner_model(scan)
             curves = scan_curves(scan) if scan.dual_energy else None
             regions = tuple(
-                describe_region(r, heatmap, self.region_threshold, pre, spectral, curves, self.height_cm)
-                for r in found
+                describe_region(r, heatmap, region_thr, pre, spectral, curves, self.height_cm) for r in found
             )
         opaque = tuple(impenetrable_areas(pre, self.min_impenetrable_cm2))
         timings["postprocess_ms"] = 1e3 * (time.perf_counter() - t0)

@@ -88,6 +88,13 @@ def _parse_card(meta: dict[str, str], path: str) -> dict[str, Any]:
         v = card[k]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= 1:
             raise ValueError(f"{path}: metadata {k} must be a number in [0, 1], got {v!r}")
+    single = card.get("single_energy_threshold")
+    if single is not None and (
+        isinstance(single, bool) or not isinstance(single, (int, float)) or not 0 < single <= 1
+    ):
+        raise ValueError(
+            f"{path}: metadata single_energy_threshold must be a number in (0, 1], got {single!r}"
+        )
     if card["region_threshold"] == 0:
         raise ValueError(f"{path}: metadata region_threshold must be > 0 (0 marks every pixel)")
     if not isinstance(card["version"], str):
@@ -177,6 +184,9 @@ class OnnxModel:
         self.preprocessor = Preprocessor(self.preprocess_config)
         self.threshold = float(self.card["threshold"])
         self.region_threshold = float(self.card["region_threshold"])
+        # Chosen on single-energy validation scans (the same network sees R = 1 there and scores them
+        # differently); cards without it use the dual-energy threshold for every scan.
+        self.single_energy_threshold = float(self.card.get("single_energy_threshold") or self.threshold)
         self.version = self.card["version"]
         self._check_signature()
         gpu = {"CUDAExecutionProvider", "TensorrtExecutionProvider"} & set(loaded)

@@ -131,7 +131,7 @@ class DetectorStream:
             try:
                 results = self.detector._detect_many(
                     [b[0] for b in live],
-                    self.detector.threshold if self.threshold is None else self.threshold,
+                    self.threshold,  # None: the card's, for each scan's kind of scanner
                     [b[1] for b in live],
                 )
             except BaseException as exc:
