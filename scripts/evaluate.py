@@ -24,7 +24,7 @@ from statistics import NormalDist
 import numpy as np
 from tqdm import tqdm
 
-from parcelscan.engine import OnnxModel
+from parcelscan.engine import OnnxModel, operating_thresholds
 from parcelscan.evaluation import FPR_TARGETS, roc_curve, stratify, summary, write_roc_png
 from parcelscan.io.npz import read_npz
 from parcelscan.postprocess import regions_from_heatmap
@@ -41,13 +41,6 @@ def ideal_detection(dprime: float) -> float:
     return float(norm.cdf(dprime - norm.inv_cdf(1 - ALPHA / LOCATIONS)))
 
 
-def _operating(model: OnnxModel, dual_energy: bool) -> tuple[float, float]:
-    """The card's (parcel, region) thresholds for a dual- or single-energy scan."""
-    if dual_energy:
-        return model.threshold, model.region_threshold
-    return model.single_energy_threshold, model.single_energy_threshold
-
-
 def _records(model: OnnxModel, root: Path, entries: list[dict], batch: int) -> list[dict]:
     out = []
     for i in tqdm(range(0, len(entries), batch), desc=Path(model.path).name, unit="batch"):
@@ -58,7 +51,7 @@ def _records(model: OnnxModel, root: Path, entries: list[dict], batch: int) -> l
             labels.append(json.loads((root / e["label"]).read_text()))
         for scan, pred, label in zip(scans, model.predict(scans), labels, strict=True):
             sl, sp = pred.preprocessed.scales
-            thr, region_thr = _operating(model, scan.dual_energy)
+            thr, region_thr = operating_thresholds(model, scan.dual_energy)
             alarm = pred.score > thr
             regions = regions_from_heatmap(pred.heatmap, region_thr) if alarm else []
             masses = []
@@ -153,7 +146,9 @@ def evaluate(model_path: Path, data: Path, limit: int | None, batch: int, thread
         "model": model_path.name,
         "data": {"dir": str(data), "seed": index.get("seed"), "count": len(entries)},
         # the operating threshold: the single-energy one for a set of single-energy scans only
-        "summary": summary(records, _operating(model, not all(r["single_energy"] for r in records))[0]),
+        "summary": summary(
+            records, operating_thresholds(model, not all(r["single_energy"] for r in records))[0]
+        ),
         "strata": {},
     }
     thresholds = {f: result["summary"][f"threshold_at_{100 * f:g}pct"] for f in FPR_TARGETS}

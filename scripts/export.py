@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parcelscan.preprocess import PreprocessConfig
-from parcelscan.training.data import load_dataset
+from parcelscan.training.data import load_datasets
 from parcelscan.training.network import DetectorNet
 from train import export_all
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     model = DetectorNet()
     model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
     pre = PreprocessConfig.from_dict(card["preprocess"])
-    train_ex = [ex for d in args.data for ex in load_dataset(d, pre, limit=args.limit)]
+    train_ex = load_datasets(args.data, pre, limit=args.limit)
     seed = card["training"]["seed"] if args.seed is None else args.seed
     card.pop("single_energy_threshold", None)  # chosen again, or not at all without --val-single
     export_all(

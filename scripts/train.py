@@ -27,7 +27,7 @@ import torch
 from parcelscan.evaluation import auroc, threshold_at_fpr, tpr_at_fpr
 from parcelscan.preprocess import PreprocessConfig
 from parcelscan.preprocess.tiling import tiles
-from parcelscan.training.data import load_dataset
+from parcelscan.training.data import load_dataset, load_datasets
 from parcelscan.training.export import OUTPUT_NAMES, embed_card, export_fp16, export_int8, export_onnx, sha256
 from parcelscan.training.loop import TrainConfig, train
 from parcelscan.training.network import DetectorNet, gflops
@@ -86,51 +86,42 @@ def export_all(
     # exported model through ONNX Runtime exactly as a station will score them.
     validation = {}
     for kind, path in files.items():
-        scores, labels = _validation_scores(path, val_dir, limit)
-        threshold = threshold_at_fpr(scores[~labels], 0.01)
-        validation[kind] = {
-            "threshold": threshold,
-            "auroc": auroc(scores, labels),
-            "tpr_at_1pct_fpr": tpr_at_fpr(scores, labels, 0.01),
-            "parcels": int(labels.size),
-            "positives": int(labels.sum()),
-        }
+        validation[kind] = _operating_point(path, val_dir, limit)
         print(f"validation {kind}: {json.dumps(validation[kind])}")
+        threshold = validation[kind]["threshold"]
         own = {"threshold": threshold, "region_threshold": threshold, "precision": kind}
         if val_single is not None:
-            s_scores, s_labels = _validation_scores(path, val_single, limit)
-            single = threshold_at_fpr(s_scores[~s_labels], 0.01)
-            validation[kind]["single_energy"] = {
-                "threshold": single,
-                "auroc": auroc(s_scores, s_labels),
-                "tpr_at_1pct_fpr": tpr_at_fpr(s_scores, s_labels, 0.01),
-                "parcels": int(s_labels.size),
-                "dir": str(val_single),
-            }
-            print(f"validation {kind}, single-energy: {json.dumps(validation[kind]['single_energy'])}")
-            own["single_energy_threshold"] = single
+            single = validation[kind]["single_energy"] = _operating_point(path, val_single, limit)
+            single["dir"] = str(val_single)
+            print(f"validation {kind}, single-energy: {json.dumps(single)}")
+            own["single_energy_threshold"] = single["threshold"]
         embed_card(path, {**card, **own})
     card["threshold"] = card["region_threshold"] = validation["fp32"]["threshold"]
     if val_single is not None:
         card["single_energy_threshold"] = validation["fp32"]["single_energy"]["threshold"]
     card["training"]["validation"] = validation
-    card["files"] = {
-        k: {
-            "file": v.name,
-            "sha256": sha256(v),
-            "bytes": v.stat().st_size,
-            "threshold": validation[k]["threshold"],
-            **(
-                {"single_energy_threshold": validation[k]["single_energy"]["threshold"]}
-                if val_single is not None
-                else {}
-            ),
-        }
-        for k, v in files.items()
-    }
+    card["files"] = {}
+    for k, v in files.items():
+        entry = {"file": v.name, "sha256": sha256(v), "bytes": v.stat().st_size}
+        entry["threshold"] = validation[k]["threshold"]
+        if val_single is not None:
+            entry["single_energy_threshold"] = validation[k]["single_energy"]["threshold"]
+        card["files"][k] = entry
     (out / f"{name}.json").write_text(json.dumps(card, indent=1))
     print(f"wrote {', '.join(str(v) for v in files.values())} and {out / (name + '.json')}")
     return card
+
+
+def _operating_point(model_path: Path, root: Path, limit: int | None) -> dict:
+    """The file's threshold at 1 % parcel false alarms on the parcels of ``root``, AUROC and TPR there."""
+    scores, labels = _validation_scores(model_path, root, limit)
+    return {
+        "threshold": threshold_at_fpr(scores[~labels], 0.01),
+        "auroc": auroc(scores, labels),
+        "tpr_at_1pct_fpr": tpr_at_fpr(scores, labels, 0.01),
+        "parcels": int(labels.size),
+        "positives": int(labels.sum()),
+    }
 
 
 def _validation_scores(model_path: Path, root: Path, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -193,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         data_dirs = [args.work / "simulated_train"]
         generate_dataset(data_dirs[0], args.simulate, seed=args.seed + 1000, skip_existing=True)
     pre = PreprocessConfig()
-    train_ex = [ex for d in data_dirs for ex in load_dataset(d, pre, limit=args.limit)]
+    train_ex = load_datasets(data_dirs, pre, limit=args.limit)
     val_ex = load_dataset(args.val, pre, limit=args.limit)
     cfg = TrainConfig(
         epochs=args.epochs,

@@ -87,13 +87,12 @@ def scan_paths(paths: list[str]) -> list[Path]:
 def _scan(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .manifest import load_manifest
     from .result import FailedScan
 
     paths = scan_paths(args.paths)
     if not paths:
         raise ValueError(f"no scan files found in {args.paths}")
-    from .manifest import load_manifest
-
     shared = load_manifest(args.manifest) if args.manifest else None
     detector = _detector(args)
     overlays = Path(args.overlays) if args.overlays else None

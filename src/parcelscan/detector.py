@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from .engine import OnnxModel
+from .engine import OnnxModel, operating_thresholds
 from .io import load_scan
 from .postprocess import regions_from_heatmap
 from .preprocess.mass import scanner_model
@@ -307,9 +307,7 @@ class Detector:
         """(parcel, region) thresholds for ``scan``: the card's for its kind of scanner unless given."""
         if thr is not None:
             return thr, self.region_threshold
-        if scan.dual_energy:
-            return self.threshold, self.region_threshold
-        return self.single_energy_threshold, self.single_energy_threshold
+        return operating_thresholds(self, scan.dual_energy)
 
     def _detect_many(self, items: list, thr: float | None, manifests: list) -> list[Detection | FailedScan]:
         results: list[Detection | FailedScan | None] = [None] * len(items)

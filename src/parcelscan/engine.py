@@ -31,7 +31,7 @@ import onnxruntime as ort
 from .preprocess.pipeline import PreprocessConfig, Preprocessed, Preprocessor
 from .scan import Scan
 
-__all__ = ["METADATA_KEY", "OnnxModel", "Prediction"]
+__all__ = ["METADATA_KEY", "OnnxModel", "Prediction", "operating_thresholds"]
 
 METADATA_KEY = "parcelscan"
 INPUT_NAME = "image"
@@ -84,22 +84,39 @@ def _parse_card(meta: dict[str, str], path: str) -> dict[str, Any]:
         raise ValueError(f"{path}: the {METADATA_KEY!r} metadata lacks key(s) {missing}")
     if list(card["outputs"]) != list(OUTPUT_NAMES):
         raise ValueError(f"{path}: metadata outputs must be {list(OUTPUT_NAMES)}, got {card['outputs']!r}")
-    for k, lo in (("threshold", 0.0), ("region_threshold", 0.0)):
-        v = card[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= 1:
-            raise ValueError(f"{path}: metadata {k} must be a number in [0, 1], got {v!r}")
-    single = card.get("single_energy_threshold")
-    if single is not None and (
-        isinstance(single, bool) or not isinstance(single, (int, float)) or not 0 < single <= 1
+    # single_energy_threshold is optional (cards without it use threshold for every scan) and, being
+    # also the region threshold of single-energy scans, must be above 0
+    for k, above_zero in (
+        ("threshold", False),
+        ("region_threshold", False),
+        ("single_energy_threshold", True),
     ):
-        raise ValueError(
-            f"{path}: metadata single_energy_threshold must be a number in (0, 1], got {single!r}"
-        )
+        v = card.get(k)
+        if v is None and k not in _CARD_KEYS:
+            continue
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not (0 < v if above_zero else 0 <= v)
+            or v > 1
+        ):
+            raise ValueError(
+                f"{path}: metadata {k} must be a number in {'(0' if above_zero else '[0'}, 1], got {v!r}"
+            )
     if card["region_threshold"] == 0:
         raise ValueError(f"{path}: metadata region_threshold must be > 0 (0 marks every pixel)")
     if not isinstance(card["version"], str):
         raise ValueError(f"{path}: metadata version must be a string, got {card['version']!r}")
     return card
+
+
+def operating_thresholds(holder: Any, dual_energy: bool) -> tuple[float, float]:
+    """(parcel, region) thresholds for a dual- or single-energy scan, from the ``threshold``,
+    ``region_threshold`` and ``single_energy_threshold`` of ``holder`` (an :class:`OnnxModel` or a
+    :class:`~parcelscan.detector.Detector`): single-energy scans use their own for both."""
+    if dual_energy:
+        return holder.threshold, holder.region_threshold
+    return holder.single_energy_threshold, holder.single_energy_threshold
 
 
 class OnnxModel:

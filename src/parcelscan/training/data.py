@@ -22,7 +22,7 @@ from ..io.npz import read_npz
 from ..preprocess import PreprocessConfig, Preprocessor
 from ..preprocess.tiling import resample
 
-__all__ = ["Example", "TileSampler", "load_dataset"]
+__all__ = ["Example", "TileSampler", "load_dataset", "load_datasets"]
 
 
 @dataclass
@@ -87,6 +87,13 @@ def load_dataset(
         label = json.loads((root / e["label"]).read_text())
         out.append(_example(root / e["scan"], label, pre))
     return out
+
+
+def load_datasets(
+    roots: list[str | Path], config: PreprocessConfig, limit: int | None = None, progress: bool = True
+) -> list[Example]:
+    """:func:`load_dataset` of each folder in turn (at most ``limit`` parcels from each), concatenated."""
+    return [ex for root in roots for ex in load_dataset(root, config, limit, progress)]
 
 
 class TileSampler(torch.utils.data.Dataset):
