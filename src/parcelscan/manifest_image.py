@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from .physics.observer import SpectralModel
-from .preprocess.mass import areal_density_over, inpaint_background
+from .preprocess.mass import areal_density_over, grow_mask, inpaint_background
 
 __all__ = [
     "LANTHANIDE",
@@ -139,10 +139,6 @@ def _areal(a_obs: np.ndarray, a_bg: np.ndarray, model: SpectralModel, material: 
     return areal_density_over(a_obs, a_bg, model, material, x_points=_X_POINTS)
 
 
-def _grow(mask: np.ndarray, px: int) -> np.ndarray:
-    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * px + 1,) * 2, np.uint8)).astype(bool)
-
-
 def read_object(
     a: np.ndarray,
     sat: np.ndarray,
@@ -167,8 +163,8 @@ def read_object(
     sub = np.ascontiguousarray(a[:, ys, xs], np.float32)
     region = np.zeros(sub.shape[1:], bool)
     region[y0 - ys.start : y1 - ys.start, x0 - xs.start : x1 - xs.start] = obj.mask
-    region = _grow(region, spill_px)
-    ring = _grow(region, ring_px) & ~region
+    region = grow_mask(region, spill_px)
+    ring = grow_mask(region, ring_px) & ~region
     bg = inpaint_background(sub, region, ring_px)[-1].astype(np.float64)
     if ring.any():
         bg = np.maximum(bg, float(np.percentile(sub[-1][ring], 80)))

@@ -26,7 +26,7 @@ import numpy as np
 
 from .physics.observer import SpectralModel
 from .postprocess import RegionPx
-from .preprocess.mass import estimate_mass, inpaint_background
+from .preprocess.mass import estimate_mass, grow_mask, inpaint_background
 from .preprocess.material import RCurves, apparent_z
 from .preprocess.pipeline import Preprocessed
 from .preprocess.tiling import box_to_mm, box_to_scan
@@ -61,10 +61,7 @@ def _model_pixel_cm2(pre: Preprocessed) -> float:
 
 
 def _ring(mask: np.ndarray, inner_px: int, outer_px: int) -> np.ndarray:
-    m = mask.astype(np.uint8)
-    grow = cv2.dilate(m, np.ones((2 * outer_px + 1,) * 2, np.uint8))
-    keep = cv2.dilate(m, np.ones((2 * inner_px + 1,) * 2, np.uint8))
-    return (grow > 0) & (keep == 0)
+    return grow_mask(mask, outer_px) & ~grow_mask(mask, inner_px)
 
 
 def carrier_of(

@@ -29,6 +29,7 @@ __all__ = [
     "areal_density",
     "areal_density_over",
     "estimate_mass",
+    "grow_mask",
     "inpaint_background",
     "scanner_model",
 ]
@@ -105,6 +106,11 @@ def areal_density_over(
     x_points : resolution of the material's thickness grid."""
     table, x_grid, bg_grid = _table(model, material, x_points)
     return _high_on_background(table, x_grid, bg_grid, a_high, a_bg_high)[0]
+
+
+def grow_mask(mask: np.ndarray, px: int) -> np.ndarray:
+    """(L, P) bool ``mask`` grown by ``px`` pixels in every direction (a square dilation)."""
+    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * px + 1,) * 2, np.uint8)).astype(bool)
 
 
 def _interp_rows(curves: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -207,7 +213,7 @@ def estimate_mass(
         )
     footprint_cm2 = pixel_area_cm2 * (source_below_belt_cm + height_cm) / source_below_belt_cm
     if spill_px > 0:
-        region = cv2.dilate(region.astype(np.uint8), np.ones((2 * spill_px + 1,) * 2, np.uint8)).astype(bool)
+        region = grow_mask(region, spill_px)
     bg = inpaint_background(a, region, ring_px)
     obs = a[:, region]
     opaque = obs[-1] >= opaque_attenuation
