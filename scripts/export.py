@@ -21,9 +21,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parcelscan.preprocess import PreprocessConfig
-from parcelscan.training.data import load_datasets
+from parcelscan.training.data import DatasetParcels
 from parcelscan.training.network import DetectorNet
-from train import export_all
+from train import export_all, save_weights
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     model = DetectorNet()
     model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
     pre = PreprocessConfig.from_dict(card["preprocess"])
-    train_ex = load_datasets(args.data, pre, limit=args.limit)
+    train_ex = DatasetParcels(args.data, pre, limit=args.limit)  # only the calibration draw is preprocessed
     seed = card["training"]["seed"] if args.seed is None else args.seed
     card.pop("single_energy_threshold", None)  # chosen again, or not at all without --val-single
+    card["training"]["weights"] = save_weights(model, args.card.parent, args.card.stem)
     export_all(
         model,
         card,

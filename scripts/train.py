@@ -32,7 +32,7 @@ from parcelscan.training.export import OUTPUT_NAMES, embed_card, export_fp16, ex
 from parcelscan.training.loop import TrainConfig, train
 from parcelscan.training.network import DetectorNet, gflops
 
-VERSION = "0.3.0"
+VERSION = "0.4.0"
 
 
 def _dataset_info(root: Path) -> dict:
@@ -44,6 +44,26 @@ def _dataset_info(root: Path) -> dict:
         "positives": index.get("positives"),
         "scene_config": index.get("config"),
     }
+
+
+def save_weights(model, out: Path, name: str) -> dict:
+    """Write the state dict as ``out/name.pt`` (for fine-tuning with --init; not part of the runtime
+    package) and return its card entry."""
+    path = out / f"{name}.pt"
+    torch.save(model.state_dict(), path)
+    return {"file": path.name, "sha256": sha256(path), "bytes": path.stat().st_size}
+
+
+def _init_info(path: Path) -> dict:
+    """Provenance of --init weights: their hash, and the version and command of the card beside them."""
+    info = {"weights": str(path), "sha256": sha256(path)}
+    card = path.with_suffix(".json")
+    if card.is_file():
+        previous = json.loads(card.read_text())
+        info["version"] = previous.get("version")
+        info["command"] = previous.get("training", {}).get("command")
+        info["init"] = previous.get("training", {}).get("init")  # earlier stages, if any
+    return info
 
 
 def export_all(
@@ -165,12 +185,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="use at most this many parcels per dataset")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time")
     p.add_argument("--resume", type=Path, default=None, help="resume from a last.pt checkpoint")
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from these weights (e.g. models/parcelscan.pt) with a fresh learning-rate cycle",
+    )
+    p.add_argument(
+        "--mine-hard",
+        action="store_true",
+        help="with --init: cut extra tiles around that model's false alarms on the training parcels",
+    )
     p.add_argument("--work", type=Path, default=Path("out/train_run"), help="checkpoints and logs")
     p.add_argument("--no-int8", action="store_true")
     p.add_argument("--no-fp16", action="store_true")
     args = p.parse_args(argv)
     if (args.data is None) == (args.simulate is None):
         p.error("give exactly one of --data DIR or --simulate N")
+    if args.mine_hard and args.init is None:
+        p.error("--mine-hard needs --init WEIGHTS to mine with")
+    if args.init is not None and not args.init.is_file():
+        p.error(f"--init {args.init}: no such weights file")
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda requested but torch sees no CUDA device")
     command = "python scripts/train.py " + " ".join(
@@ -197,12 +232,14 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         threads=args.threads,
         max_minutes=args.max_minutes,
+        mine_hard=args.mine_hard,
     )
     t0 = time.time()
-    model, history = train(train_ex, val_ex, pre, cfg, args.work, resume=args.resume)
+    model, history = train(train_ex, val_ex, pre, cfg, args.work, resume=args.resume, init=args.init)
     minutes = (time.time() - t0) / 60
 
     args.out.mkdir(parents=True, exist_ok=True)
+    weights = save_weights(model, args.out, args.name)
     net = DetectorNet()
     card = {
         "name": args.name,
@@ -230,8 +267,11 @@ def main(argv: list[str] | None = None) -> int:
             "config": dict(cfg.__dict__),
             "history": history,
             "torch": torch.__version__,
+            "weights": weights,
         },
     }
+    if args.init is not None:
+        card["training"]["init"] = _init_info(args.init)
     export_all(
         model,
         card,

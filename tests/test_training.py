@@ -211,3 +211,99 @@ def test_false_alarms_by_content_ranks_the_goods_that_alarm():
     assert list(rows) == ["motor", "book"]
     assert rows["motor"] == {"n_negative": 5, "fpr": 0.6}
     assert rows["book"] == {"n_negative": 10, "fpr": 0.3}
+
+
+def test_fine_tuning_from_shipped_weights_mines_hard_negatives_and_records_its_start(
+    trained, tmp_path, capsys
+):
+    out, _ = trained
+    weights = out / "parcelscan.pt"  # written beside the ONNX files, with a card entry
+    card = json.loads((out / "parcelscan.json").read_text())
+    assert card["training"]["weights"]["sha256"] == sha256(weights)
+    args = ["--data", str(SAMPLE), "--val", str(SAMPLE), "--epochs", "1", "--tiles-per-epoch", "8"]
+    args += ["--batch-size", "8", "--seed", "3", "--no-int8", "--no-fp16", "--work", str(tmp_path / "w")]
+    with pytest.raises(SystemExit) as exc:
+        train_script.main([*args, "--out", str(tmp_path / "m"), "--mine-hard"])
+    assert exc.value.code == 2 and "--mine-hard needs --init" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_script.main([*args, "--out", str(tmp_path / "m"), "--init", str(tmp_path / "missing.pt")])
+    assert "no such weights file" in capsys.readouterr().err
+
+    assert (
+        train_script.main([*args, "--out", str(tmp_path / "m"), "--init", str(weights), "--mine-hard"]) == 0
+    )
+    log = capsys.readouterr().out
+    assert "hard negatives:" in log and "initialised from" in log
+    tuned = json.loads((tmp_path / "m" / "parcelscan.json").read_text())
+    init = tuned["training"]["init"]
+    assert init["sha256"] == sha256(weights) and init["version"] == card["version"]
+    assert init["command"] == card["training"]["command"]  # the earlier stage stays reproducible
+    history = tuned["training"]["history"]
+    # the starting point is validated first and is the one to beat
+    assert history[0]["epoch"] == 0 and history[0]["loss"] is None and [h["epoch"] for h in history] == [0, 1]
+
+
+def test_mining_keeps_false_alarm_pixels_outside_masses_and_the_sampler_cuts_tiles_there():
+    from parcelscan.preprocess import PreprocessConfig
+    from parcelscan.training.data import Example, TileSampler
+    from parcelscan.training.loop import HARD_HEAT, HARD_KEEP, mine_hard_negatives
+
+    class HighChannelIsHeat(torch.nn.Module):  # "alarms" wherever a_high is large
+        def forward(self, x):
+            heat = x[:, 1:2].clamp(0, 1)
+            return NetOutput(heat, heat.amax(dim=(1, 2, 3)))
+
+    image = np.zeros((3, 160, 160), np.float32)
+    target = np.zeros((160, 160), np.float32)
+    image[1, 10:30, 10:30] = 0.9  # innocent dense block: a false alarm
+    image[1, 100:110, 100:110] = 0.9  # the concealed mass: a true alarm, not mined
+    target[100:110, 100:110] = 1.0
+    image[0, 10:30, 10:30] = 5.0  # marker to find the block's tiles again
+    pos = Example(image.copy(), target, True, [(105, 105)], {})
+    neg = Example(image * (target == 0), np.zeros_like(target), False, [], {})
+    quiet = Example(np.zeros_like(image), np.zeros_like(target), False, [], {})
+    counts = mine_hard_negatives(HighChannelIsHeat(), [pos, neg, quiet], PreprocessConfig(), "cpu")
+    assert counts == {"parcels": 2, "pixels": 2 * HARD_KEEP, "negatives_alarmed": 1, "heat": HARD_HEAT}
+    for ex in (pos, neg):
+        ys, xs = ex.hard[:, 0], ex.hard[:, 1]
+        assert len(ex.hard) == HARD_KEEP and np.all((ys >= 10) & (ys < 30) & (xs >= 10) & (xs < 30))
+    assert quiet.hard is None
+    sampler = TileSampler([pos, neg, quiet], size=32, length=600, seed=2, augment=False)
+    on_block = sum(bool(sampler[i][0][0].max() > 4) for i in range(len(sampler)))
+    # 15 % centred on mined pixels, plus random tiles that happen to reach the block
+    assert 0.12 < on_block / 600 < 0.3
+    pos.hard = neg.hard = None  # without mined pixels the block is only reached by chance
+    plain = TileSampler([pos, neg, quiet], size=32, length=600, seed=2, augment=False)
+    assert sum(bool(plain[i][0][0].max() > 4) for i in range(len(plain))) / 600 < on_block / 600
+
+
+def test_export_script_reexports_the_same_weights_and_calibration(trained, tmp_path):
+    import shutil
+
+    from onnx import numpy_helper
+
+    import export as export_script
+
+    out, _ = trained
+    for f in ("parcelscan.json", "parcelscan.pt"):
+        shutil.copy(out / f, tmp_path / f)
+    card_path = tmp_path / "parcelscan.json"
+    args = ["--weights", str(out / "parcelscan.pt"), "--card", str(card_path), "--data", str(SAMPLE)]
+    assert export_script.main([*args, "--val", str(SAMPLE)]) == 0
+    card, before = json.loads(card_path.read_text()), json.loads((out / "parcelscan.json").read_text())
+    assert card["training"]["command"] == before["training"]["command"]  # the training record is kept
+    assert card["export"]["command"].startswith("python scripts/export.py --weights")
+    assert "evaluation" not in card and "single_energy_threshold" not in card
+    assert card["training"]["weights"]["sha256"] == sha256(tmp_path / "parcelscan.pt")
+    for kind, entry in card["files"].items():
+        assert sha256(tmp_path / entry["file"]) == entry["sha256"]
+        assert entry["threshold"] == pytest.approx(before["files"][kind]["threshold"], abs=1e-5)
+
+    # the int8 calibration draws the same training parcels: the same scales and quantised weights
+    def initialisers(path):
+        return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+
+    new, old = initialisers(tmp_path / "parcelscan.int8.onnx"), initialisers(out / "parcelscan.int8.onnx")
+    assert new.keys() == old.keys()
+    for name in new:
+        np.testing.assert_allclose(new[name], old[name], rtol=1e-6, err_msg=name)

@@ -11,6 +11,7 @@ turned by multiples of 90 degrees. No intensity jitter: attenuation values are p
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from ..io.npz import read_npz
 from ..preprocess import PreprocessConfig, Preprocessor
 from ..preprocess.tiling import resample
 
-__all__ = ["Example", "TileSampler", "load_dataset", "load_datasets"]
+__all__ = ["DatasetParcels", "Example", "TileSampler", "load_dataset", "load_datasets"]
 
 
 @dataclass
@@ -35,6 +36,9 @@ class Example:
     centres: list[tuple[int, int]]  # (row, column) of each concealed mass on the model grid (for cropping)
     meta: dict
     dense: np.ndarray | None = None  # (K, 2) rows, columns of dense pixels outside any mass (for cropping)
+    hard: np.ndarray | None = (
+        None  # (K, 2) pixels outside any mass where a model alarmed (mined hard negatives)
+    )
 
 
 #: Scaled high-energy attenuation (x 4 = a_high 2, 13 % transmission) above which a pixel is "dense".
@@ -72,21 +76,40 @@ def _example(scan_path: Path, label: dict, pre: Preprocessor) -> Example:
     )
 
 
+class DatasetParcels(Sequence):
+    """The parcels of dataset folders (``index.json`` order, at most ``limit`` from each), each
+    preprocessed into an :class:`Example` when indexed, so a caller that needs a few pays for a few."""
+
+    def __init__(self, roots: list[str | Path], config: PreprocessConfig, limit: int | None = None):
+        self.items: list[tuple[Path, dict]] = []
+        for root in map(Path, roots):
+            index_path = root / "index.json"
+            if not index_path.is_file():
+                raise FileNotFoundError(
+                    f"{root}: no index.json (generate with `parcelscan simulate --out {root}`)"
+                )
+            self.items += [(root, e) for e in json.loads(index_path.read_text())["parcels"][:limit]]
+        self.pre = Preprocessor(config)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> Example:
+        root, entry = self.items[i]
+        label = json.loads((root / entry["label"]).read_text())
+        return _example(root / entry["scan"], label, self.pre)
+
+
 def load_dataset(
     root: str | Path, config: PreprocessConfig, limit: int | None = None, progress: bool = True
 ) -> list[Example]:
     """Preprocess every parcel listed in ``root/index.json`` (at most ``limit``)."""
-    root = Path(root)
-    index_path = root / "index.json"
-    if not index_path.is_file():
-        raise FileNotFoundError(f"{root}: no index.json (generate with `parcelscan simulate --out {root}`)")
-    entries = json.loads(index_path.read_text())["parcels"][:limit]
-    pre = Preprocessor(config)
-    out = []
-    for e in tqdm(entries, desc=f"preprocessing {root.name}", unit="parcel", disable=not progress):
-        label = json.loads((root / e["label"]).read_text())
-        out.append(_example(root / e["scan"], label, pre))
-    return out
+    parcels = DatasetParcels([root], config, limit)
+    name = Path(root).name
+    return [
+        parcels[i]
+        for i in tqdm(range(len(parcels)), desc=f"preprocessing {name}", unit="parcel", disable=not progress)
+    ]
 
 
 def load_datasets(
@@ -101,11 +124,14 @@ class TileSampler(torch.utils.data.Dataset):
 
     40 % of the tiles are centred (with jitter) on a concealed mass of a positive parcel, 25 % on a
     dense pixel outside any mass, the rest are cut anywhere in any parcel; out-of-image parts are air
-    (attenuation 0, target 0).
+    (attenuation 0, target 0). When examples carry mined hard negatives (``Example.hard``, see
+    :func:`~parcelscan.training.loop.mine_hard_negatives`), 15 % of the tiles are centred on those
+    instead, taken half from the dense and half from the random share (40 / 15 / 17.5 / 27.5 %).
     """
 
     POSITIVE_SHARE = 0.4
     DENSE_SHARE = 0.25
+    HARD_SHARE = 0.15
 
     def __init__(self, examples: list[Example], size: int, length: int, seed: int, augment: bool = True):
         if not examples:
@@ -113,6 +139,7 @@ class TileSampler(torch.utils.data.Dataset):
         self.examples, self.size, self.length, self.seed, self.augment = examples, size, length, seed, augment
         self.positives = [i for i, e in enumerate(examples) if e.centres]
         self.dense = [i for i, e in enumerate(examples) if e.dense is not None and len(e.dense)]
+        self.hard = [i for i, e in enumerate(examples) if e.hard is not None and len(e.hard)]
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -125,10 +152,15 @@ class TileSampler(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, idx])
         s = self.size
         u, centre = rng.random(), None
+        hard = self.HARD_SHARE if self.hard else 0.0
+        dense = self.DENSE_SHARE - hard / 2
         if self.positives and u < self.POSITIVE_SHARE:
             ex = self.examples[self.positives[int(rng.integers(len(self.positives)))]]
             centre = ex.centres[int(rng.integers(len(ex.centres)))]
-        elif self.dense and u < self.POSITIVE_SHARE + self.DENSE_SHARE:
+        elif hard and u < self.POSITIVE_SHARE + hard:
+            ex = self.examples[self.hard[int(rng.integers(len(self.hard)))]]
+            centre = ex.hard[int(rng.integers(len(ex.hard)))]
+        elif self.dense and u < self.POSITIVE_SHARE + hard + dense:
             ex = self.examples[self.dense[int(rng.integers(len(self.dense)))]]
             centre = ex.dense[int(rng.integers(len(ex.dense)))]
         else:

@@ -18,7 +18,7 @@ from .data import Example, TileSampler
 from .loss import detection_loss
 from .network import DetectorNet
 
-__all__ = ["TrainConfig", "predict_examples", "train"]
+__all__ = ["TrainConfig", "mine_hard_negatives", "predict_examples", "train"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class TrainConfig:
     device: str = "cpu"
     threads: int | None = None
     max_minutes: float | None = None
+    mine_hard: bool = False  # with init weights: mine the init model's false alarms before training
 
 
 @torch.no_grad()
@@ -53,6 +54,32 @@ def predict_examples(
         heat = stitch(np.concatenate(maps), origins, ex.image.shape[1:], config.overlap)[0]
         out.append((float(heat.max()), heat))
     return out
+
+
+#: Heatmap value above which a pixel outside every mass counts as a false alarm when mining.
+HARD_HEAT = 0.5
+#: At most this many mined pixels are kept per parcel as tile centres.
+HARD_KEEP = 64
+
+
+def mine_hard_negatives(
+    model: DetectorNet, examples: list[Example], config: PreprocessConfig, device: str, seed: int = 0
+) -> dict:
+    """Store in each example's ``hard`` the pixels outside any mass that ``model`` scores above
+    ``HARD_HEAT`` (at most ``HARD_KEEP``, drawn at random), so the sampler can cut tiles around the
+    model's own false alarms. Returns counts: parcels with such pixels, pixels kept, negatives whose
+    parcel score is above ``HARD_HEAT``."""
+    rng = np.random.default_rng(seed)
+    parcels = kept = alarmed = 0
+    for ex in tqdm(examples, desc="mining hard negatives", unit="parcel"):
+        score, heat = predict_examples(model, [ex], config, device)[0]
+        alarmed += int(not ex.positive and score > HARD_HEAT)
+        ys, xs = np.nonzero((heat > HARD_HEAT) & (ex.target.astype(np.float32) < 0.01))
+        pick = rng.permutation(ys.size)[:HARD_KEEP]
+        ex.hard = np.stack([ys[pick], xs[pick]], 1).astype(np.int32) if pick.size else None
+        parcels += int(pick.size > 0)
+        kept += int(pick.size)
+    return {"parcels": parcels, "pixels": kept, "negatives_alarmed": alarmed, "heat": HARD_HEAT}
 
 
 def _save(path: Path, model, optimizer, epoch: int, best: float, history: list) -> None:
@@ -78,18 +105,43 @@ def train(
     out_dir: Path,
     resume: Path | None = None,
     log=print,
+    init: Path | None = None,
 ) -> tuple[DetectorNet, list[dict]]:
-    """Train, validating (parcel AUROC) after every epoch; returns the best model and the history."""
+    """Train, validating (parcel AUROC) after every epoch; returns the best model and the history.
+
+    ``init`` (weights only, e.g. the shipped ``models/parcelscan.pt``) starts from a trained network
+    with a fresh optimiser and learning-rate cycle: fine-tuning, or a second training stage. With
+    ``cfg.mine_hard`` that network's false alarms on the training parcels are mined first
+    (:func:`mine_hard_negatives`). ``resume`` instead continues an interrupted run exactly."""
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch.device(cfg.device)
     model = DetectorNet().to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sampler = TileSampler(train_examples, cfg.tile, cfg.tiles_per_epoch, cfg.seed)
-    loader = torch.utils.data.DataLoader(sampler, batch_size=cfg.batch_size, shuffle=False, num_workers=0)
     start, best, history = 0, -1.0, []
     out_dir.mkdir(parents=True, exist_ok=True)
+    labels = np.array([ex.positive for ex in val_examples])
+
+    def validate() -> float:
+        scores = np.array([s for s, _ in predict_examples(model, val_examples, pre, cfg.device)])
+        return auroc(scores, labels) if labels.any() and (~labels).any() else float("nan")
+
+    if cfg.mine_hard and init is None:  # a resumed mining run mines again with its init: same tiles
+        raise ValueError("mine_hard needs trained weights to mine with: give init")
+    if init is not None:
+        model.load_state_dict(torch.load(init, map_location=device, weights_only=True))
+        if resume is None:  # the starting point is the one to beat: fine-tuning never ends worse
+            best = validate()
+            torch.save(model.state_dict(), out_dir / "best.pt")
+            history.append({"epoch": 0, "loss": None, "val_auroc": best, "minutes": 0.0})
+            log(json.dumps(history[-1]))
+        log(f"initialised from {init}")
+        if cfg.mine_hard:
+            mined = mine_hard_negatives(model, train_examples, pre, cfg.device, cfg.seed)
+            log(f"hard negatives: {json.dumps(mined)}")
+    sampler = TileSampler(train_examples, cfg.tile, cfg.tiles_per_epoch, cfg.seed)
+    loader = torch.utils.data.DataLoader(sampler, batch_size=cfg.batch_size, shuffle=False, num_workers=0)
     if resume is not None:
         state = torch.load(resume, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
@@ -103,7 +155,6 @@ def train(
         pct_start=0.15,
         last_epoch=start * len(loader) - 1,
     )
-    labels = np.array([ex.positive for ex in val_examples])
     t_start, stale = time.time(), 0
     for epoch in range(start, cfg.epochs):
         model.train()
@@ -117,10 +168,9 @@ def train(
             loss.backward()
             optimizer.step()
             schedule.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        scores = np.array([s for s, _ in predict_examples(model, val_examples, pre, cfg.device)])
-        val_auc = auroc(scores, labels) if labels.any() and (~labels).any() else float("nan")
+        val_auc = validate()
         record = {
             "epoch": epoch + 1,
             "loss": float(np.mean(losses)),
