@@ -2,8 +2,10 @@
 
 Runs the exported ONNX model(s) through ONNX Runtime exactly as a station would (preprocess, tile,
 batch, stitch), then reports parcel AUROC, TPR at 1 % and 0.1 % FPR, the TPR at the card's operating
-threshold, localisation hit rate and false regions per parcel, overall and stratified by concealment,
-material, mass and ideal-observer d'. Each stratum's TPR is set beside the ideal observer's (a mass
+threshold, localisation hit rate and false regions per parcel, overall and stratified by parcel
+category, concealment, material, mass, ideal-observer d' and the share of the mass that is opaque
+(high-energy attenuation at or above the model's impenetrable threshold: there the image holds the
+mass's outline and context, not its material). Each stratum's TPR is set beside the ideal observer's (a mass
 of d' is found among M = 1000 locations at the per-location false-alarm rate alpha / M with
 probability Phi(d' - z(1 - alpha / M))): a model above it would be leaking labels. Writes
 ``<name>.eval.json`` and ``<name>.roc.png`` beside the model and records the results in the card::
@@ -32,6 +34,7 @@ from parcelscan.training.export import sha256
 
 MASS_BINS = [5, 20, 50, 200, 500, 2000]
 DPRIME_BINS = [0, 5.55, 20, 100, 1000, 1e9]
+OPAQUE_BINS = [0, 0.1, 0.5, 0.9]
 LOCATIONS, ALPHA = 1000, 0.01
 
 
@@ -41,16 +44,34 @@ def ideal_detection(dprime: float) -> float:
     return float(norm.cdf(dprime - norm.inv_cdf(1 - ALPHA / LOCATIONS)))
 
 
+def opaque_share(
+    a_high: np.ndarray, mask: np.ndarray | None, bbox: list[int], threshold: float
+) -> float | None:
+    """Share of a mass's pixels (ground-truth ``mask`` inside its ``bbox_px`` x0, y0, x1, y1) whose
+    high-energy attenuation is at least ``threshold``; None without a mask or mask pixels there."""
+    if mask is None:
+        return None
+    x0, y0, x1, y1 = bbox
+    inside = mask[y0:y1, x0:x1] > 0
+    if not inside.any():
+        return None
+    return float(np.mean(a_high[y0:y1, x0:x1][inside] >= threshold))
+
+
 def _records(model: OnnxModel, root: Path, entries: list[dict], batch: int) -> list[dict]:
     out = []
     for i in tqdm(range(0, len(entries), batch), desc=Path(model.path).name, unit="batch"):
         chunk = entries[i : i + batch]
-        scans, labels = [], []
+        scans, masks, labels = [], [], []
         for e in chunk:
-            scans.append(read_npz(root / e["scan"]))
+            scan, extras = read_npz(root / e["scan"], with_extras=True)
+            scans.append(scan)
+            masks.append(extras.get("mask"))
             labels.append(json.loads((root / e["label"]).read_text()))
-        for scan, pred, label in zip(scans, model.predict(scans), labels, strict=True):
+        opaque_at = model.preprocess_config.impenetrable_attenuation
+        for scan, mask, pred, label in zip(scans, masks, model.predict(scans), labels, strict=True):
             sl, sp = pred.preprocessed.scales
+            a_high = -np.log(scan.transmission()[-1])
             thr, region_thr = operating_thresholds(model, scan.dual_energy)
             alarm = pred.score > thr
             regions = regions_from_heatmap(pred.heatmap, region_thr) if alarm else []
@@ -67,6 +88,9 @@ def _records(model: OnnxModel, root: Path, entries: list[dict], batch: int) -> l
                         "ideal": ideal_detection(m["dprime"]),
                     }
                 )
+                share = opaque_share(a_high, mask, m["bbox_px"], opaque_at)
+                if share is not None:  # a mass without mask pixels is left out of that stratification
+                    masses[-1]["opaque_share"] = share
             out.append(
                 {
                     "id": label["id"],
@@ -93,8 +117,7 @@ def _ideal_columns(records: list[dict], strata: dict, key: str, bins) -> None:
             if key in ("concealment", "material"):
                 ms = [m for m in ms if str(m[key]) == str(name)]
             elif bins is not None:
-                lo_hi = [m for m in ms if _label(m[key], bins) == name]
-                ms = lo_hi
+                ms = [m for m in ms if m.get(key) is not None and _label(m[key], bins) == name]
             if ms:
                 probs.append(1 - np.prod([1 - m["ideal"] for m in ms]))
         if probs:
@@ -161,6 +184,7 @@ def evaluate(model_path: Path, data: Path, limit: int | None, batch: int, thread
         ("material", None),
         ("mass_g", MASS_BINS),
         ("dprime", DPRIME_BINS),
+        ("opaque_share", OPAQUE_BINS),
     ):
         strata = stratify(records, key, thresholds=thresholds, bins=bins)
         strata = {str(k): v for k, v in strata.items()}

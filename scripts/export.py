@@ -6,7 +6,8 @@ For when the export step improves after a model was trained (the training itself
         --data out/train --val out/val
 
 The card keeps its ``training`` section (command, seed, data, history) and gains an ``export``
-entry with this command.
+entry with this command. ``--val`` takes several folders: the thresholds are chosen on all of their
+parcels. Only the parcels drawn for the int8 calibration are preprocessed from ``--data``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--data", type=Path, nargs="+", required=True, help="training data (int8 calibration tiles)"
     )
-    p.add_argument("--val", type=Path, required=True, help="validation data (thresholds)")
+    p.add_argument(
+        "--val", type=Path, nargs="+", required=True, help="validation data: the thresholds are chosen on it"
+    )
     p.add_argument(
         "--val-single", type=Path, default=None, help="single-energy validation data (its threshold)"
     )

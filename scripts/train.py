@@ -70,7 +70,7 @@ def export_all(
     model,
     card: dict,
     train_ex,
-    val_dir: Path,
+    val_dirs: list[Path],
     out: Path,
     name: str,
     seed: int,
@@ -106,12 +106,13 @@ def export_all(
     # exported model through ONNX Runtime exactly as a station will score them.
     validation = {}
     for kind, path in files.items():
-        validation[kind] = _operating_point(path, val_dir, limit)
+        validation[kind] = _operating_point(path, val_dirs, limit)
+        validation[kind]["dirs"] = [str(d) for d in val_dirs]
         print(f"validation {kind}: {json.dumps(validation[kind])}")
         threshold = validation[kind]["threshold"]
         own = {"threshold": threshold, "region_threshold": threshold, "precision": kind}
         if val_single is not None:
-            single = validation[kind]["single_energy"] = _operating_point(path, val_single, limit)
+            single = validation[kind]["single_energy"] = _operating_point(path, [val_single], limit)
             single["dir"] = str(val_single)
             print(f"validation {kind}, single-energy: {json.dumps(single)}")
             own["single_energy_threshold"] = single["threshold"]
@@ -132,9 +133,14 @@ def export_all(
     return card
 
 
-def _operating_point(model_path: Path, root: Path, limit: int | None) -> dict:
-    """The file's threshold at 1 % parcel false alarms on the parcels of ``root``, AUROC and TPR there."""
-    scores, labels = _validation_scores(model_path, root, limit)
+def _operating_point(model_path: Path, roots: list[Path], limit: int | None) -> dict:
+    """The file's threshold at 1 % parcel false alarms on the parcels of ``roots``, AUROC and TPR there."""
+    scores, labels = [], []
+    for root in roots:
+        s, lab = _validation_scores(model_path, root, limit)
+        scores.append(s)
+        labels.append(lab)
+    scores, labels = np.concatenate(scores), np.concatenate(labels)
     return {
         "threshold": threshold_at_fpr(scores[~labels], 0.01),
         "auroc": auroc(scores, labels),
@@ -164,7 +170,15 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, nargs="+", help="training dataset directories (parcelscan simulate layout)"
     )
     p.add_argument("--simulate", type=int, metavar="N", help="simulate N training parcels first instead")
-    p.add_argument("--val", type=Path, required=True, help="validation dataset directory")
+    p.add_argument("--val", type=Path, required=True, help="validation dataset directory (every epoch)")
+    p.add_argument(
+        "--threshold-data",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="dataset directories to choose the operating threshold on (default: --val); more "
+        "negatives make the 1 %% false-alarm point steadier",
+    )
     p.add_argument(
         "--val-single",
         type=Path,
@@ -276,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         model,
         card,
         train_ex,
-        args.val,
+        args.threshold_data or [args.val],
         args.out,
         args.name,
         args.seed,

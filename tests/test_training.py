@@ -144,6 +144,7 @@ def test_evaluate_script_writes_metrics_roc_and_card(trained):
         "material",
         "mass_g",
         "dprime",
+        "opaque_share",
     }
     assert "benign" in result["parcelscan.onnx"]["strata"]["category"]  # the sample's one negative
     card = json.loads((out / "parcelscan.json").read_text())
@@ -238,6 +239,8 @@ def test_fine_tuning_from_shipped_weights_mines_hard_negatives_and_records_its_s
     init = tuned["training"]["init"]
     assert init["sha256"] == sha256(weights) and init["version"] == card["version"]
     assert init["command"] == card["training"]["command"]  # the earlier stage stays reproducible
+    assert tuned["training"]["validation"]["fp32"]["parcels"] == 8
+    assert tuned["training"]["validation"]["fp32"]["dirs"] == [str(SAMPLE)] * 2
     history = tuned["training"]["history"]
     # the starting point is validated first and is the one to beat
     assert history[0]["epoch"] == 0 and history[0]["loss"] is None and [h["epoch"] for h in history] == [0, 1]
@@ -307,3 +310,19 @@ def test_export_script_reexports_the_same_weights_and_calibration(trained, tmp_p
     assert new.keys() == old.keys()
     for name in new:
         np.testing.assert_allclose(new[name], old[name], rtol=1e-6, err_msg=name)
+
+
+def test_opaque_share_counts_the_mass_pixels_at_or_above_the_impenetrable_threshold():
+    import evaluate as evaluate_script
+
+    a_high = np.zeros((20, 30))
+    a_high[5:10, 5:15] = 6.0  # opaque half of the mass
+    a_high[10:15, 5:15] = 3.0
+    a_high[0:5, 5:15] = 9.0  # opaque, inside the box but outside the mask: not counted
+    mask = np.zeros((20, 30), np.uint8)
+    mask[5:15, 5:15] = 1
+    box = [5, 0, 15, 15]  # x0, y0, x1, y1
+    assert evaluate_script.opaque_share(a_high, mask, box, 5.0) == pytest.approx(0.5)
+    assert evaluate_script.opaque_share(a_high, mask, box, 2.0) == pytest.approx(1.0)
+    assert evaluate_script.opaque_share(a_high, None, box, 5.0) is None
+    assert evaluate_script.opaque_share(a_high, mask, [20, 0, 30, 5], 5.0) is None  # no mask pixels there
