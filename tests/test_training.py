@@ -230,9 +230,9 @@ def test_fine_tuning_from_shipped_weights_mines_hard_negatives_and_records_its_s
         train_script.main([*args, "--out", str(tmp_path / "m"), "--init", str(tmp_path / "missing.pt")])
     assert "no such weights file" in capsys.readouterr().err
 
-    assert (
-        train_script.main([*args, "--out", str(tmp_path / "m"), "--init", str(weights), "--mine-hard"]) == 0
-    )
+    twice = ["--threshold-data", str(SAMPLE), str(SAMPLE)]  # the threshold set may span several folders
+    tuned_args = [*args, "--out", str(tmp_path / "m"), "--init", str(weights), "--mine-hard", *twice]
+    assert train_script.main(tuned_args) == 0
     log = capsys.readouterr().out
     assert "hard negatives:" in log and "initialised from" in log
     tuned = json.loads((tmp_path / "m" / "parcelscan.json").read_text())
