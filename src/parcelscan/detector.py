@@ -369,6 +369,9 @@ class Detector:
         heatmap, score = self.model.stitch(maps, origins, pre)
         thr, region_thr = self._thresholds(scan, thr)
         found = regions_from_heatmap(heatmap, region_thr, min_area_px=2, max_regions=10)
+        if not found and score > thr:  # an alarm always points somewhere: at least at its peak
+            region_thr = min(region_thr, score)
+            found = regions_from_heatmap(heatmap, region_thr, min_area_px=1, max_regions=1)
         regions: tuple = ()
         if found:  # the scanner's spectral model and R-curves only when there is something to measure
             spectral = scanner_model(scan)
