@@ -127,7 +127,9 @@ def test_threshold_override_flips_the_alarm(detector, parcels):
 
 def test_an_alarm_always_has_a_region_at_least_at_its_peak(detector, parcels):
     found = detector.detect([p.scan for p in parcels])
-    scan, d = next((p.scan, d) for p, d in zip(parcels, found) if d.score < detector.region_threshold)
+    scan, d = next(
+        (p.scan, d) for p, d in zip(parcels, found, strict=True) if d.score < detector.region_threshold
+    )
     assert not d.regions  # nothing reaches the card's region threshold
     low = detector.detect(scan, threshold=d.score * 0.5)
     assert low.alarm and len(low.regions) == 1 and low.regions[0].score == pytest.approx(d.score)
