@@ -7,6 +7,8 @@ A thin driver over ``parcelscan.training``. Typical use::
     python scripts/train.py --data out/train --val out/val --out models --seed 0
 
 ``--simulate N`` generates the training set first (seed ``--seed + 1000``) instead of ``--data``.
+``--init models/parcelscan.pt`` fine-tunes the shipped model (a fresh learning-rate cycle; the start is
+kept unless beaten on validation), and ``--mine-hard`` adds tiles around its false alarms.
 Your own scans train the same way: put them in the dataset layout of datasets/README.md (scan
 files with an ``extra_mask`` ground-truth map, a JSON label each, an index.json).
 """
