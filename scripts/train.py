@@ -137,12 +137,7 @@ def export_all(
 
 def _operating_point(model_path: Path, roots: list[Path], limit: int | None) -> dict:
     """The file's threshold at 1 % parcel false alarms on the parcels of ``roots``, AUROC and TPR there."""
-    scores, labels = [], []
-    for root in roots:
-        s, lab = _validation_scores(model_path, root, limit)
-        scores.append(s)
-        labels.append(lab)
-    scores, labels = np.concatenate(scores), np.concatenate(labels)
+    scores, labels = _validation_scores(model_path, roots, limit)
     return {
         "threshold": threshold_at_fpr(scores[~labels], 0.01),
         "auroc": auroc(scores, labels),
@@ -152,18 +147,23 @@ def _operating_point(model_path: Path, roots: list[Path], limit: int | None) -> 
     }
 
 
-def _validation_scores(model_path: Path, root: Path, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Parcel scores of the validation set by the exported model (ONNX Runtime), and the labels."""
+def _validation_scores(
+    model_path: Path, roots: list[Path], limit: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parcel scores of the validation parcels (at most ``limit`` per folder) by the exported model
+    (one ONNX Runtime session for all folders), and the labels."""
     from parcelscan.engine import OnnxModel
     from parcelscan.io.npz import read_npz
 
     model = OnnxModel(model_path, allow_spinning=False)
-    entries = json.loads((root / "index.json").read_text())["parcels"][:limit]
+    entries = [
+        (root, e) for root in roots for e in json.loads((root / "index.json").read_text())["parcels"][:limit]
+    ]
     scores = []
     for i in range(0, len(entries), 8):
-        scans = [read_npz(root / e["scan"]) for e in entries[i : i + 8]]
+        scans = [read_npz(root / e["scan"]) for root, e in entries[i : i + 8]]
         scores += [p.score for p in model.predict(scans)]
-    return np.array(scores), np.array([bool(e["positive"]) for e in entries])
+    return np.array(scores), np.array([bool(e["positive"]) for _, e in entries])
 
 
 def main(argv: list[str] | None = None) -> int:
