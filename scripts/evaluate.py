@@ -45,7 +45,7 @@ def ideal_detection(dprime: float) -> float:
 
 
 def opaque_share(
-    a_high: np.ndarray, mask: np.ndarray | None, bbox: list[int], threshold: float
+    a_high: np.ndarray | None, mask: np.ndarray | None, bbox: list[int], threshold: float
 ) -> float | None:
     """Share of a mass's pixels (ground-truth ``mask`` inside its ``bbox_px`` x0, y0, x1, y1) whose
     high-energy attenuation is at least ``threshold``; None without a mask or mask pixels there."""
@@ -71,7 +71,8 @@ def _records(model: OnnxModel, root: Path, entries: list[dict], batch: int) -> l
         opaque_at = model.preprocess_config.impenetrable_attenuation
         for scan, mask, pred, label in zip(scans, masks, model.predict(scans), labels, strict=True):
             sl, sp = pred.preprocessed.scales
-            a_high = -np.log(scan.transmission()[-1])
+            # the opaque share of each mass needs the native high-energy attenuation: positives only
+            a_high = -np.log(scan.transmission()[-1]) if label["masses"] and mask is not None else None
             thr, region_thr = operating_thresholds(model, scan.dual_energy)
             alarm = pred.score > thr
             regions = regions_from_heatmap(pred.heatmap, region_thr) if alarm else []

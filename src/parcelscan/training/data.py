@@ -36,9 +36,8 @@ class Example:
     centres: list[tuple[int, int]]  # (row, column) of each concealed mass on the model grid (for cropping)
     meta: dict
     dense: np.ndarray | None = None  # (K, 2) rows, columns of dense pixels outside any mass (for cropping)
-    hard: np.ndarray | None = (
-        None  # (K, 2) pixels outside any mass where a model alarmed (mined hard negatives)
-    )
+    # (K, 2) pixels outside any mass where a model alarmed (mined hard negatives, for cropping)
+    hard: np.ndarray | None = None
 
 
 #: Scaled high-energy attenuation (x 4 = a_high 2, 13 % transmission) above which a pixel is "dense".
