@@ -3,7 +3,8 @@
 The heatmaps are the shipped fp32 model's output on realistic simulated scans (so region counts and
 sizes are those of real use, not of a synthetic map), computed once outside the timing. Stitching is
 :meth:`Preprocessor.stitch` (windowed blending of overlapping tiles); regions are
-:func:`parcelscan.postprocess.regions_from_heatmap` at the card's region threshold. The detector's
+:func:`parcelscan.postprocess.alarm_regions` at the card's region thresholds (seed and grow levels), as the
+Detector finds them (an alarmed scan always yields one). The detector's
 region description (mass, apparent Z) is part of its ``postprocess_ms``, measured end to end.
 One OpenCV thread; medians over ``repeats`` passes over the scans.
 """
@@ -21,7 +22,7 @@ def run(repeats: int = 15, size: int = FULL, scans: int = 4) -> dict:
     import cv2
 
     from parcelscan.engine import OnnxModel
-    from parcelscan.postprocess import regions_from_heatmap
+    from parcelscan.postprocess import alarm_regions
 
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
@@ -31,7 +32,7 @@ def run(repeats: int = 15, size: int = FULL, scans: int = 4) -> dict:
         pre = model.preprocessor(scan)
         batch, origins = model.preprocessor.tiles(pre)
         work.append((pre, origins, model.run(batch)[0]))
-    threshold = model.region_threshold
+    threshold, grow = model.region_threshold, model.region_grow_threshold
     t_stitch, t_regions, counts = [], [], []
     try:
         for i in range(repeats + 1):
@@ -39,7 +40,7 @@ def run(repeats: int = 15, size: int = FULL, scans: int = 4) -> dict:
                 t0 = time.perf_counter()
                 heatmap = model.preprocessor.stitch(maps, origins, pre)[0]
                 t1 = time.perf_counter()
-                regions = regions_from_heatmap(heatmap, threshold, min_area_px=2, max_regions=10)
+                regions, _ = alarm_regions(heatmap, float(heatmap.max()), model.threshold, threshold, grow)
                 t2 = time.perf_counter()
                 if i:  # the first pass warms caches and allocators
                     t_stitch.append(t1 - t0)
@@ -56,6 +57,7 @@ def run(repeats: int = 15, size: int = FULL, scans: int = 4) -> dict:
         "threads": 1,
         "repeats": repeats,
         "region_threshold": threshold,
+        "region_grow_threshold": grow,
         "regions_per_scan": float(np.mean(counts)),
         "stitch_ms": stitch_ms,
         "regions_ms": regions_ms,

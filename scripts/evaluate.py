@@ -29,7 +29,7 @@ from tqdm import tqdm
 from parcelscan.engine import OnnxModel, operating_thresholds
 from parcelscan.evaluation import FPR_TARGETS, roc_curve, stratify, summary, write_roc_png
 from parcelscan.io.npz import read_npz
-from parcelscan.postprocess import regions_from_heatmap
+from parcelscan.postprocess import alarm_regions
 from parcelscan.training.export import sha256
 
 MASS_BINS = [5, 20, 50, 200, 500, 2000]
@@ -75,7 +75,12 @@ def _records(model: OnnxModel, root: Path, entries: list[dict], batch: int) -> l
             a_high = -np.log(scan.transmission()[-1]) if label["masses"] and mask is not None else None
             thr, region_thr = operating_thresholds(model, scan.dual_energy)
             alarm = pred.score > thr
-            regions = regions_from_heatmap(pred.heatmap, region_thr) if alarm else []
+            # the regions a Detector reports (grown, at least 2 pixels, the peak when none), alarms only
+            regions = (
+                alarm_regions(pred.heatmap, pred.score, thr, region_thr, model.region_grow_threshold)[0]
+                if alarm
+                else []
+            )
             masses = []
             for m in label["masses"]:
                 x0, y0, x1, y1 = m["bbox_px"]
@@ -155,7 +160,15 @@ def _label(v: float, bins) -> str:
     return f"[{edges[k]:g}, {edges[k + 1]:g})"
 
 
-def evaluate(model_path: Path, data: Path, limit: int | None, batch: int, threads: int | None) -> dict:
+def evaluate(
+    model_path: Path,
+    data: Path,
+    limit: int | None,
+    batch: int,
+    threads: int | None,
+    region_grow: float | None = None,
+) -> dict:
+    """``region_grow`` overrides the card's ``region_grow_threshold`` (1 turns growing off)."""
     card_path = model_path.parent / (model_path.name.split(".")[0] + ".json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else None
     if card is not None:
@@ -163,12 +176,15 @@ def evaluate(model_path: Path, data: Path, limit: int | None, batch: int, thread
         if model_path.name in known and sha256(model_path) != known[model_path.name]:
             raise SystemExit(f"{model_path}: sha256 does not match {card_path}")
     model = OnnxModel(model_path, threads=threads, allow_spinning=False)
+    if region_grow is not None:
+        model.region_grow_threshold = region_grow
     index = json.loads((data / "index.json").read_text())
     entries = index["parcels"][:limit]
     records = _records(model, data, entries, batch)
     result = {
         "model": model_path.name,
         "data": {"dir": str(data), "seed": index.get("seed"), "count": len(entries)},
+        "region_grow_threshold": model.region_grow_threshold,
         # the operating threshold: the single-energy one for a set of single-energy scans only
         "summary": summary(
             records, operating_thresholds(model, not all(r["single_energy"] for r in records))[0]
@@ -222,13 +238,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=8, help="scans per inference call")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-card", action="store_true", help="do not record the results in the model card")
+    p.add_argument(
+        "--region-grow",
+        type=float,
+        default=None,
+        metavar="LEVEL",
+        help="grow regions to this heatmap level, not the card's region_grow_threshold (1: no growing)",
+    )
     args = p.parse_args(argv)
+    if args.region_grow is not None and not 0 < args.region_grow <= 1:
+        p.error(f"--region-grow must be in (0, 1], got {args.region_grow}")
     command = "python scripts/evaluate.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
     results, curves = {}, {}
     for path in args.model:
-        r = evaluate(path, args.data, args.limit, args.batch, args.threads)
+        r = evaluate(path, args.data, args.limit, args.batch, args.threads, args.region_grow)
         r["command"] = command
         results[path.name] = r
         curves[f"{path.name} (AUROC {r['summary']['auroc']:.4f})"] = (r["roc"]["fpr"], r["roc"]["tpr"])

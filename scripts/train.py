@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from parcelscan.evaluation import auroc, threshold_at_fpr, tpr_at_fpr
+from parcelscan.postprocess import DEFAULT_REGION_GROW
 from parcelscan.preprocess import PreprocessConfig
 from parcelscan.preprocess.tiling import tiles
 from parcelscan.training.data import load_dataset, load_datasets
@@ -34,7 +35,7 @@ from parcelscan.training.export import OUTPUT_NAMES, embed_card, export_fp16, ex
 from parcelscan.training.loop import TrainConfig, train
 from parcelscan.training.network import DetectorNet, gflops
 
-VERSION = "0.4.0"
+VERSION = "0.5.0"
 
 
 def _dataset_info(root: Path) -> dict:
@@ -112,7 +113,12 @@ def export_all(
         validation[kind]["dirs"] = [str(d) for d in val_dirs]
         print(f"validation {kind}: {json.dumps(validation[kind])}")
         threshold = validation[kind]["threshold"]
-        own = {"threshold": threshold, "region_threshold": threshold, "precision": kind}
+        own = {
+            "threshold": threshold,
+            "region_threshold": threshold,
+            "region_grow_threshold": DEFAULT_REGION_GROW,
+            "precision": kind,
+        }
         if val_single is not None:
             single = validation[kind]["single_energy"] = _operating_point(path, [val_single], limit)
             single["dir"] = str(val_single)
@@ -120,6 +126,7 @@ def export_all(
             own["single_energy_threshold"] = single["threshold"]
         embed_card(path, {**card, **own})
     card["threshold"] = card["region_threshold"] = validation["fp32"]["threshold"]
+    card["region_grow_threshold"] = DEFAULT_REGION_GROW
     if val_single is not None:
         card["single_energy_threshold"] = validation["fp32"]["single_energy"]["threshold"]
     card["training"]["validation"] = validation
@@ -267,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         "preprocess": pre.to_dict(),
         "threshold": 0.5,
         "region_threshold": 0.5,
+        "region_grow_threshold": DEFAULT_REGION_GROW,
         "threshold_rule": "alarm when the parcel score > threshold; chosen at 1 % parcel FPR on validation",
         "network": {
             "architecture": "DetectorNet (U-Net-lite over a_low, a_high, impenetrable and their logarithms)",

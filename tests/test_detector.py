@@ -135,6 +135,31 @@ def test_an_alarm_always_has_a_region_at_least_at_its_peak(detector, parcels):
     assert low.alarm and len(low.regions) == 1 and low.regions[0].score == pytest.approx(d.score)
 
 
+def test_grown_regions_cover_the_lit_object_around_their_confident_pixels(detector, parcels):
+    scan = parcels[0].scan  # a mass in a mannequin
+    saved = detector.region_grow_threshold
+    try:
+        detector.region_grow_threshold = None
+        d = detector.detect(scan, threshold=0.2)
+        thr = detector.region_threshold
+        detector.region_grow_threshold = 0.3
+        grown = detector.detect(scan, threshold=0.2)
+    finally:
+        detector.region_grow_threshold = saved
+    assert d.alarm and d.regions and grown.regions
+    # every grown region holds a pixel at the seed level, and every ungrown region lies inside one
+    assert all(g.score >= min(thr, d.score) - 1e-6 for g in grown.regions)
+    for r in d.regions:
+        assert any(
+            g.box_px[0] <= r.box_px[0]
+            and g.box_px[1] <= r.box_px[1]
+            and r.box_px[2] <= g.box_px[2]
+            and r.box_px[3] <= g.box_px[3]
+            for g in grown.regions
+        )
+    assert sum(r.area_cm2 for r in grown.regions) > sum(r.area_cm2 for r in d.regions)
+
+
 def _bad_scans(good: Scan, tmp_path: Path) -> dict:
     nan_air = good.air.copy()
     nan_air[0, 3] = np.nan

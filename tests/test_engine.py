@@ -87,6 +87,7 @@ def test_metadata_is_parsed_into_the_card_and_config(model_path):
     assert m.preprocess_config == CFG
     assert (m.threshold, m.region_threshold, m.version) == (0.6, 0.5, "test-1")
     assert m.single_energy_threshold == 0.6  # a card without one: the dual-energy threshold
+    assert m.region_grow_threshold is None  # nor a grow level: regions do not grow
     assert m.session.get_providers() == ["CPUExecutionProvider"]
     assert "test-1" in repr(m)
 
@@ -101,6 +102,8 @@ def test_metadata_is_parsed_into_the_card_and_config(model_path):
         ({"card": _card(threshold=1.5)}, "threshold must be a number in"),
         ({"card": _card(single_energy_threshold=0)}, "single_energy_threshold must be a number in"),
         ({"card": _card(single_energy_threshold="0.9")}, "single_energy_threshold must be a number in"),
+        ({"card": _card(region_grow_threshold=0)}, "region_grow_threshold must be a number in"),
+        ({"card": _card(region_grow_threshold=1.5)}, "region_grow_threshold must be a number in"),
         ({"card": _card(preprocess={**CFG.to_dict(), "tile": "64"})}, "invalid preprocess card"),
         ({"heatmap_name": "heat"}, r"lacks output\(s\) \['heatmap'\]"),
     ],
@@ -260,5 +263,6 @@ class _Spy:
 
 
 def test_single_energy_threshold_is_read_from_the_card(tmp_path):
-    m = OnnxModel(_model(tmp_path / "m.onnx", card=_card(single_energy_threshold=0.8)), threads=1)
-    assert (m.threshold, m.single_energy_threshold) == (0.6, 0.8)
+    card = _card(single_energy_threshold=0.8, region_grow_threshold=0.4)
+    m = OnnxModel(_model(tmp_path / "m.onnx", card=card), threads=1)
+    assert (m.threshold, m.single_energy_threshold, m.region_grow_threshold) == (0.6, 0.8, 0.4)

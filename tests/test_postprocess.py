@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from parcelscan.postprocess import RegionPx, parcel_score, regions_from_heatmap
+from parcelscan.postprocess import RegionPx, alarm_regions, parcel_score, regions_from_heatmap
 
 
 def _map(rows: list[str]) -> np.ndarray:
@@ -127,8 +127,52 @@ def test_bad_heatmaps_raise(heatmap, match):
         ({"threshold": True}, "threshold"),
         ({"threshold": 0.5, "min_area_px": 0}, "min_area_px"),
         ({"threshold": 0.5, "max_regions": 2.0}, "max_regions"),
+        ({"threshold": 0.5, "grow_threshold": 0.0}, "grow_threshold"),
+        ({"threshold": 0.5, "grow_threshold": float("nan")}, "grow_threshold"),
+        ({"threshold": 0.5, "grow_threshold": True}, "grow_threshold"),
     ],
 )
 def test_bad_parameters_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         regions_from_heatmap(TWO_BLOBS, **kwargs)
+
+
+# One object lit at 0.5-0.9 with a single confident pixel, and a lesser blob that never reaches 0.9.
+GROW = _map(
+    [
+        "...........",
+        ".5566......",
+        ".5966...4..",
+        "........5..",
+        "...........",
+    ]
+)
+PEAK = float(GROW.max())  # 0.9 in float32
+
+
+def test_regions_grow_from_confident_pixels_over_the_lit_object():
+    assert [r.box for r in regions_from_heatmap(GROW, PEAK)] == [(2, 2, 3, 3)]  # the peak alone
+    grown = regions_from_heatmap(GROW, PEAK, grow_threshold=0.5)
+    assert [r.box for r in grown] == [(1, 1, 5, 3)]  # the whole object; the 0.5 blob has no 0.9 pixel
+    assert grown[0].area_px == 8 and grown[0].score == pytest.approx(0.9)
+    assert grown[0].mean_prob == pytest.approx((0.5 * 3 + 0.6 * 4 + 0.9) / 8)
+    lower = regions_from_heatmap(GROW, 0.5, grow_threshold=0.4)
+    assert [r.box for r in lower] == [(1, 1, 5, 3), (8, 2, 9, 4)]
+    # a grow level above the threshold is the threshold: growing never shrinks a region
+    assert regions_from_heatmap(GROW, 0.6, grow_threshold=0.9) == regions_from_heatmap(GROW, 0.6)
+
+
+def test_alarm_regions_grow_and_an_alarm_always_points_somewhere():
+    # no alarm, nothing at the region threshold: no region
+    assert alarm_regions(GROW, PEAK, 0.95, 0.95) == ([], 0.95)
+    # alarm at a one-pixel peak: regions need 2 pixels, so the peak itself is the region ...
+    found, level = alarm_regions(GROW, PEAK, 0.8, 0.85)
+    assert [r.box for r in found] == [(2, 2, 3, 3)] and level == 0.85
+    # ... or, growing, the object around it, measured down to the grow level
+    found, level = alarm_regions(GROW, PEAK, 0.8, 0.85, grow_threshold=0.5)
+    assert [r.box for r in found] == [(1, 1, 5, 3)] and level == 0.5
+    # a threshold lowered by hand below the region threshold: the peak region, grown or not
+    found, level = alarm_regions(GROW, PEAK, 0.3, 0.95, grow_threshold=0.5)
+    assert [r.box for r in found] == [(1, 1, 5, 3)] and level == 0.5
+    found, level = alarm_regions(GROW, PEAK, 0.3, 0.95)
+    assert [r.box for r in found] == [(2, 2, 3, 3)] and level == PEAK

@@ -12,6 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import train as train_script
+from parcelscan.postprocess import DEFAULT_REGION_GROW
 from parcelscan.training.export import OUTPUT_NAMES, sha256
 from parcelscan.training.network import DetectorNet, NetOutput
 
@@ -73,6 +74,7 @@ def test_smoke_training_exports_models_and_card(trained):
         assert json.loads(meta["parcelscan"])["single_energy_threshold"] == entry["single_energy_threshold"]
         assert entry["single_energy_threshold"] == pytest.approx(entry["threshold"])
     assert card["single_energy_threshold"] == card["files"]["fp32"]["single_energy_threshold"]
+    assert card["region_grow_threshold"] == embedded["region_grow_threshold"] == DEFAULT_REGION_GROW
 
 
 def test_onnx_matches_pytorch_on_other_batch_and_image_sizes(trained):
@@ -134,8 +136,16 @@ def test_evaluate_script_writes_metrics_roc_and_card(trained):
 
     out, _ = trained
     models = [str(out / f) for f in ("parcelscan.onnx", "parcelscan.int8.onnx", "parcelscan.fp16.onnx")]
+    # regions grown to another level (1: not grown) for comparison, not recorded in the card
+    fp32 = ["--model", models[0], "--data", str(SAMPLE)]
+    assert evaluate_script.main([*fp32, "--region-grow", "1", "--no-card"]) == 0
+    ungrown = json.loads((out / "parcelscan.eval.json").read_text())["parcelscan.onnx"]
+    assert ungrown["region_grow_threshold"] == 1
+    with pytest.raises(SystemExit):
+        evaluate_script.main([*fp32, "--region-grow", "0"])
     assert evaluate_script.main(["--model", *models, "--data", str(SAMPLE)]) == 0
     result = json.loads((out / "parcelscan.eval.json").read_text())
+    assert result["parcelscan.onnx"]["region_grow_threshold"] == DEFAULT_REGION_GROW  # the card's
     s = result["parcelscan.onnx"]["summary"]
     assert s["n_parcels"] == 4 and s["n_positive"] == 3 and 0 <= s["auroc"] <= 1
     assert set(result["parcelscan.onnx"]["strata"]) == {

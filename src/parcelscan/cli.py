@@ -186,6 +186,7 @@ def _info(args: argparse.Namespace) -> int:
         "model": detector.info,
         "threshold": detector.threshold,
         "region_threshold": detector.region_threshold,
+        "region_grow_threshold": detector.region_grow_threshold,
         "single_energy_threshold": detector.single_energy_threshold,
         "training": {k: card.get("training", {}).get(k) for k in ("command", "seed", "minutes")},
         "evaluation": card.get("evaluation", {}).get("summary", {}).get(Path(detector.info["file"]).name),
@@ -208,8 +209,13 @@ def _info(args: argparse.Namespace) -> int:
     print(f"           version {m['version']}, {m['precision']}, sha256 {m['sha256']} (verified)")
     print(
         f"alarm      score > {detector.threshold:.4f}; "
-        f"regions where heatmap >= {detector.region_threshold:.4f}; "
-        f"single-energy scans: both at {detector.single_energy_threshold:.4f}"
+        f"regions where heatmap >= {detector.region_threshold:.4f}"
+        + (
+            f", grown to >= {detector.region_grow_threshold:.2f}; "
+            if detector.region_grow_threshold is not None
+            else "; "
+        )
+        + f"single-energy scans: both at {detector.single_energy_threshold:.4f}"
     )
     print(f"providers  active {m['providers']}; available {info['available_providers']}")
     print(f"training   {info['training']['command']} (seed {info['training']['seed']})")

@@ -35,7 +35,7 @@ import onnxruntime as ort
 
 from .engine import OnnxModel, operating_thresholds
 from .io import load_scan
-from .postprocess import regions_from_heatmap
+from .postprocess import alarm_regions
 from .preprocess.mass import scanner_model
 from .regions import describe_region, impenetrable_areas
 from .result import Detection, FailedScan
@@ -155,8 +155,9 @@ class Detector:
     """A loaded model plus everything needed to turn scans into detections.
 
     Build it with :meth:`from_pretrained`. Attributes: ``threshold`` (parcel alarm: score >
-    threshold), ``region_threshold`` (heatmap pixels >= it form regions), ``single_energy_threshold``
-    (both, for single-energy scans), ``card`` (the JSON model
+    threshold), ``region_threshold`` (heatmap pixels >= it seed regions), ``region_grow_threshold``
+    (regions grow over the connected pixels >= it; None: no growing), ``single_energy_threshold``
+    (parcel and region threshold for single-energy scans), ``card`` (the JSON model
     card, or the ONNX metadata when loaded unverified), ``info`` (name, version, precision, sha256,
     file, providers really active), ``model`` (the :class:`~parcelscan.engine.OnnxModel`).
     """
@@ -174,6 +175,7 @@ class Detector:
         self.card = card
         self.threshold = model.threshold
         self.region_threshold = model.region_threshold
+        self.region_grow_threshold = model.region_grow_threshold
         self.single_energy_threshold = model.single_energy_threshold
         self.min_impenetrable_cm2 = float(min_impenetrable_cm2)
         self.height_cm = float(height_cm)
@@ -368,16 +370,13 @@ class Detector:
         t0 = time.perf_counter()
         heatmap, score = self.model.stitch(maps, origins, pre)
         thr, region_thr = self._thresholds(scan, thr)
-        found = regions_from_heatmap(heatmap, region_thr, min_area_px=2, max_regions=10)
-        if not found and score > thr:  # an alarm always points somewhere: at least at its peak
-            region_thr = min(region_thr, score)
-            found = regions_from_heatmap(heatmap, region_thr, min_area_px=1, max_regions=1)
+        found, level = alarm_regions(heatmap, score, thr, region_thr, self.region_grow_threshold)
         regions: tuple = ()
         if found:  # the scanner's spectral model and R-curves only when there is something to measure
             spectral = scanner_model(scan)
             curves = scan_curves(scan) if scan.dual_energy else None
             regions = tuple(
-                describe_region(r, heatmap, region_thr, pre, spectral, curves, self.height_cm) for r in found
+                describe_region(r, heatmap, level, pre, spectral, curves, self.height_cm) for r in found
             )
         opaque = tuple(impenetrable_areas(pre, self.min_impenetrable_cm2))
         timings["postprocess_ms"] = 1e3 * (time.perf_counter() - t0)

@@ -85,11 +85,13 @@ def _parse_card(meta: dict[str, str], path: str) -> dict[str, Any]:
     if list(card["outputs"]) != list(OUTPUT_NAMES):
         raise ValueError(f"{path}: metadata outputs must be {list(OUTPUT_NAMES)}, got {card['outputs']!r}")
     # single_energy_threshold is optional (cards without it use threshold for every scan) and, being
-    # also the region threshold of single-energy scans, must be above 0
+    # also the region threshold of single-energy scans, must be above 0; so is region_grow_threshold
+    # (cards without it do not grow regions), a probability level that 0 would spread over every pixel
     for k, above_zero in (
         ("threshold", False),
         ("region_threshold", False),
         ("single_energy_threshold", True),
+        ("region_grow_threshold", True),
     ):
         v = card.get(k)
         if v is None and k not in _CARD_KEYS:
@@ -139,8 +141,9 @@ class OnnxModel:
     ``max_batch`` becomes the largest bucket. :meth:`warm_up` runs each bucket once.
 
     Attributes: ``card`` (the metadata dict), ``preprocess_config``, ``preprocessor``,
-    ``threshold`` (parcel alarm: score > threshold), ``region_threshold`` (pixels >= it form regions),
-    ``version``, ``session``.
+    ``threshold`` (parcel alarm: score > threshold), ``region_threshold`` (pixels >= it seed regions),
+    ``region_grow_threshold`` (regions grow over connected pixels >= it; None if the card has none),
+    ``single_energy_threshold``, ``version``, ``session``.
     """
 
     def __init__(
@@ -201,6 +204,9 @@ class OnnxModel:
         self.preprocessor = Preprocessor(self.preprocess_config)
         self.threshold = float(self.card["threshold"])
         self.region_threshold = float(self.card["region_threshold"])
+        # regions grow from pixels >= region_threshold over those >= this (cards before 0.5.0: no growing)
+        grow = self.card.get("region_grow_threshold")
+        self.region_grow_threshold = None if grow is None else float(grow)
         # Chosen on single-energy validation scans (the same network sees R = 1 there and scores them
         # differently); cards without it use the dual-energy threshold for every scan.
         self.single_energy_threshold = float(self.card.get("single_energy_threshold") or self.threshold)

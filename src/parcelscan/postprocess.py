@@ -10,6 +10,14 @@ given in the same edge coordinates (the centre of pixel (i, j) is ``(j + 0.5, i 
 Thresholds: a pixel belongs to a region when its probability is ``>= threshold`` (so a threshold of
 exactly a pixel's value keeps it). The parcel alarm, decided on :func:`parcel_score`, uses
 ``score > threshold`` (see :mod:`parcelscan.evaluation`, where that threshold is chosen).
+
+Regions grow by hysteresis, as edges do in Canny's detector: the confident pixels (``>= threshold``,
+the card's ``region_threshold``) say *where* there is something, and the region is the whole connected
+area around them where the pixel probability is at least ``grow_threshold`` (the card's
+``region_grow_threshold``, 0.5: the level at which the network calls a pixel part of a mass). A large
+opaque block or a blend spread through a tile lights up as a whole at 0.6-0.9 while only a few of
+its pixels pass the parcel threshold (0.95 for model 0.4.0); without growing, its region was that
+small peak, often off the object's centre.
 """
 
 from __future__ import annotations
@@ -19,7 +27,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["RegionPx", "parcel_score", "regions_from_heatmap"]
+__all__ = ["DEFAULT_REGION_GROW", "RegionPx", "alarm_regions", "parcel_score", "regions_from_heatmap"]
+
+#: Pixel probability down to which regions grow around their confident pixels (``region_grow_threshold``).
+DEFAULT_REGION_GROW = 0.5
 
 
 @dataclass(frozen=True)
@@ -74,8 +85,19 @@ def parcel_score(heatmap: np.ndarray) -> float:
     return float(_check_heatmap(heatmap).max())
 
 
+def _check_level(name: str, v: object) -> float:
+    ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+    if not ok or not np.isfinite(float(v)) or not 0 < float(v) <= 1:
+        raise ValueError(f"{name} must be a number in (0, 1], got {v!r}")
+    return float(v)
+
+
 def regions_from_heatmap(
-    heatmap: np.ndarray, threshold: float, min_area_px: int = 1, max_regions: int = 20
+    heatmap: np.ndarray,
+    threshold: float,
+    min_area_px: int = 1,
+    max_regions: int = 20,
+    grow_threshold: float | None = None,
 ) -> list[RegionPx]:
     """Connected regions (8-connectivity) of ``heatmap >= threshold``, highest score first.
 
@@ -83,18 +105,20 @@ def regions_from_heatmap(
     threshold : pixel probability threshold in (0, 1] (0 would make the whole map one region).
     min_area_px : regions with fewer pixels are dropped (before ``max_regions`` applies).
     max_regions : at most this many regions are returned, the highest-scoring ones.
+    grow_threshold : if given, each region is instead a connected area of ``heatmap >= grow_threshold``
+        that holds at least one pixel ``>= threshold`` (hysteresis; see the module docstring). Levels
+        above ``threshold`` are lowered to it, so growing never shrinks a region.
     Ties in score are broken by larger area, then by position (y0, x0), so the order is deterministic.
     """
     _check_heatmap(heatmap)
-    ok = isinstance(threshold, (int, float, np.integer, np.floating)) and not isinstance(
-        threshold, (bool, np.bool_)
-    )
-    if not ok or not np.isfinite(float(threshold)) or not 0 < float(threshold) <= 1:
-        raise ValueError(f"threshold must be a number in (0, 1], got {threshold!r}")
+    threshold = _check_level("threshold", threshold)
+    low = threshold
+    if grow_threshold is not None:
+        low = min(_check_level("grow_threshold", grow_threshold), threshold)
     min_area_px = _check_int("min_area_px", min_area_px, 1)
     max_regions = _check_int("max_regions", max_regions, 1)
 
-    mask = (heatmap >= threshold).view(np.uint8)
+    mask = (heatmap >= low).view(np.uint8)
     n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_32S)
     if n <= 1:  # label 0 is the background
         return []
@@ -104,11 +128,13 @@ def regions_from_heatmap(
     peak = np.zeros(n, np.float64)
     np.maximum.at(peak, idx, vals)
     total = np.bincount(idx, weights=vals, minlength=n)
+    # components holding a pixel >= threshold (all of them without growing), compared as the mask was
+    confident = np.bincount(labels[heatmap >= threshold], minlength=n) > 0
 
     regions = []
     for k in range(1, n):
         x, y, w, h, area = (int(v) for v in stats[k])
-        if area < min_area_px:
+        if area < min_area_px or not confident[k]:
             continue
         cx, cy = centroids[k]
         regions.append(
@@ -122,3 +148,27 @@ def regions_from_heatmap(
         )
     regions.sort(key=lambda r: (-r.score, -r.area_px, r.box[1], r.box[0]))
     return regions[:max_regions]
+
+
+def alarm_regions(
+    heatmap: np.ndarray,
+    score: float,
+    threshold: float,
+    region_threshold: float,
+    grow_threshold: float | None = None,
+    max_regions: int = 10,
+) -> tuple[list[RegionPx], float]:
+    """The regions a detection reports, and the heatmap level their pixels were cut at.
+
+    Regions are :func:`regions_from_heatmap` at ``region_threshold`` grown to ``grow_threshold``, of
+    at least 2 pixels (one pixel is noise). An alarmed heatmap (``score > threshold``) with none
+    reports its peak area instead, at ``min(region_threshold, score)``: an alarm always points
+    somewhere. The level returned is the lowest probability a region's pixels may have (the grow
+    level, or the region threshold), for measuring them again inside each region's box.
+    """
+    found = regions_from_heatmap(heatmap, region_threshold, 2, max_regions, grow_threshold)
+    if not found and score > threshold:
+        region_threshold = min(region_threshold, score)
+        found = regions_from_heatmap(heatmap, region_threshold, 1, 1, grow_threshold)
+    level = region_threshold if grow_threshold is None else min(grow_threshold, region_threshold)
+    return found, level

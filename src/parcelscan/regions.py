@@ -115,7 +115,7 @@ def _added_z(
 def describe_region(
     region: RegionPx,
     heatmap: np.ndarray,
-    region_threshold: float,
+    level: float,
     pre: Preprocessed,
     model: SpectralModel,
     curves: RCurves | None,
@@ -124,14 +124,15 @@ def describe_region(
 ) -> Region:
     """Measure one heatmap region (model pixels) on the preprocessed attenuation.
 
-    heatmap : (H, W) the stitched heatmap the region came from, thresholded again at
-    ``region_threshold`` inside the region's box to recover its pixels.
+    heatmap : (H, W) the stitched heatmap the region came from, thresholded again at ``level`` (the
+    lowest probability of the region's pixels: its grow level, see
+    :func:`~parcelscan.postprocess.alarm_regions`) inside the region's box to recover its pixels.
     model, curves : the scanner's spectral model (for the mass) and R-curves (for apparent Z;
     None for single-energy scans). height_cm : assumed height of the mass above the belt.
     """
     x0, y0, x1, y1 = region.box
     mask = np.zeros(heatmap.shape, bool)
-    mask[y0:y1, x0:x1] = heatmap[y0:y1, x0:x1] >= region_threshold
+    mask[y0:y1, x0:x1] = heatmap[y0:y1, x0:x1] >= level
     box_px, box_mm = _scan_box(region.box, pre)
     px_cm2 = _model_pixel_cm2(pre)
     area_cm2 = float(mask.sum()) * px_cm2
