@@ -88,6 +88,7 @@ def export_all(
     ``single_energy_threshold`` at 1 % false alarms among them: the network sees R = 1 on such scans
     and its scores there follow another distribution."""
     pre = PreprocessConfig.from_dict(card["preprocess"])
+    card["region_grow_threshold"] = DEFAULT_REGION_GROW  # also on cards from before it existed (export.py)
     fp32 = out / f"{name}.onnx"
     export_onnx(model, fp32, card)
     files = {"fp32": fp32}
@@ -113,12 +114,7 @@ def export_all(
         validation[kind]["dirs"] = [str(d) for d in val_dirs]
         print(f"validation {kind}: {json.dumps(validation[kind])}")
         threshold = validation[kind]["threshold"]
-        own = {
-            "threshold": threshold,
-            "region_threshold": threshold,
-            "region_grow_threshold": DEFAULT_REGION_GROW,
-            "precision": kind,
-        }
+        own = {"threshold": threshold, "region_threshold": threshold, "precision": kind}
         if val_single is not None:
             single = validation[kind]["single_energy"] = _operating_point(path, [val_single], limit)
             single["dir"] = str(val_single)
@@ -126,7 +122,6 @@ def export_all(
             own["single_energy_threshold"] = single["threshold"]
         embed_card(path, {**card, **own})
     card["threshold"] = card["region_threshold"] = validation["fp32"]["threshold"]
-    card["region_grow_threshold"] = DEFAULT_REGION_GROW
     if val_single is not None:
         card["single_energy_threshold"] = validation["fp32"]["single_energy"]["threshold"]
     card["training"]["validation"] = validation
@@ -274,7 +269,6 @@ def main(argv: list[str] | None = None) -> int:
         "preprocess": pre.to_dict(),
         "threshold": 0.5,
         "region_threshold": 0.5,
-        "region_grow_threshold": DEFAULT_REGION_GROW,
         "threshold_rule": "alarm when the parcel score > threshold; chosen at 1 % parcel FPR on validation",
         "network": {
             "architecture": "DetectorNet (U-Net-lite over a_low, a_high, impenetrable and their logarithms)",
