@@ -207,15 +207,12 @@ def _info(args: argparse.Namespace) -> int:
     m = detector.info
     print(f"model      {m['file']}")
     print(f"           version {m['version']}, {m['precision']}, sha256 {m['sha256']} (verified)")
+    grow = detector.region_grow_threshold
+    grown = "" if grow is None else f", grown to >= {grow:.2f}"
     print(
         f"alarm      score > {detector.threshold:.4f}; "
-        f"regions where heatmap >= {detector.region_threshold:.4f}"
-        + (
-            f", grown to >= {detector.region_grow_threshold:.2f}; "
-            if detector.region_grow_threshold is not None
-            else "; "
-        )
-        + f"single-energy scans: both at {detector.single_energy_threshold:.4f}"
+        f"regions where heatmap >= {detector.region_threshold:.4f}{grown}; "
+        f"single-energy scans: both at {detector.single_energy_threshold:.4f}"
     )
     print(f"providers  active {m['providers']}; available {info['available_providers']}")
     print(f"training   {info['training']['command']} (seed {info['training']['seed']})")
