@@ -2,17 +2,34 @@
 
 :func:`shipped_net` rebuilds :class:`DetectorNet` with the shipped weights. The fp32 ONNX file holds
 each convolution with its batch norm folded in (weight and bias), named after the module in the node's
-output (``/enc2/enc2.3/Conv_output_0`` is ``enc2.3``); the batch norm after it is set to the identity
+output (``/enc2/enc2.3/Conv_output_0`` is ``enc2.3``, ``/context/context.1/body/body.3/Conv_output_0``
+is ``context.1.body.3``); the network's shape comes from the card embedded in the file (its
+``network.config``); the batch norm after each convolution is set to the identity
 plus that bias, so the eager model computes what the ONNX model computes while still running its
 batch-norm layers, as an unexported model does. :func:`agreement` checks that on real tiles.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+
+def _module_name(output: str) -> str:
+    """The module path in a Conv node's output scope: ``/a/a.0/b/b.3/Conv_output_0`` -> ``a.0.b.3``
+    (a scope ``x.i`` right after the scope ``x`` is child ``i`` of ``x``)."""
+    path: list[str] = []
+    previous = None
+    for scope in output.strip("/").split("/")[:-1]:
+        if previous is not None and scope.startswith(previous + "."):
+            path[-1] = scope
+        else:
+            path.append(scope)
+        previous = scope
+    return ".".join(path)
 
 
 def shipped_net(onnx_path: str | Path):
@@ -23,15 +40,21 @@ def shipped_net(onnx_path: str | Path):
 
     from parcelscan.training.network import DetectorNet
 
-    graph = onnx.load(str(onnx_path)).graph
+    proto = onnx.load(str(onnx_path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    card = json.loads(meta.get("parcelscan", "{}"))
+    graph = proto.graph
     weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    net = DetectorNet().eval()
+    for node in graph.node:  # the exporter shares equal initialisers through Identity nodes
+        if node.op_type == "Identity" and node.input[0] in weights:
+            weights[node.output[0]] = weights[node.input[0]]
+    net = DetectorNet.from_config(card.get("network", {}).get("config")).eval()
     modules = dict(net.named_modules())
     loaded = set()
     for node in graph.node:
         if node.op_type != "Conv":
             continue
-        name = node.output[0].strip("/").split("/")[-2]
+        name = _module_name(node.output[0])
         conv = modules[name]
         w, b = weights[node.input[1]], weights[node.input[2]]
         if tuple(conv.weight.shape) != w.shape:

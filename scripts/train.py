@@ -33,9 +33,9 @@ from parcelscan.preprocess.tiling import tiles
 from parcelscan.training.data import load_dataset, load_datasets
 from parcelscan.training.export import OUTPUT_NAMES, embed_card, export_fp16, export_int8, export_onnx, sha256
 from parcelscan.training.loop import TrainConfig, train
-from parcelscan.training.network import DetectorNet, gflops
+from parcelscan.training.network import gflops
 
-VERSION = "0.5.0"
+VERSION = "0.6.0"
 
 
 def _dataset_info(root: Path) -> dict:
@@ -214,12 +214,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --init: cut extra tiles around that model's false alarms on the training parcels",
     )
+    p.add_argument(
+        "--context-blocks",
+        type=int,
+        default=3,
+        help="dilated residual blocks at 1/16 resolution (0-4); --init weights may have fewer, the "
+        "new blocks start as the identity",
+    )
     p.add_argument("--work", type=Path, default=Path("out/train_run"), help="checkpoints and logs")
     p.add_argument("--no-int8", action="store_true")
     p.add_argument("--no-fp16", action="store_true")
     args = p.parse_args(argv)
     if (args.data is None) == (args.simulate is None):
         p.error("give exactly one of --data DIR or --simulate N")
+    if not 0 <= args.context_blocks <= 4:
+        p.error(f"--context-blocks must be 0 to 4, got {args.context_blocks}")
     if args.mine_hard and args.init is None:
         p.error("--mine-hard needs --init WEIGHTS to mine with")
     if args.init is not None and not args.init.is_file():
@@ -251,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         max_minutes=args.max_minutes,
         mine_hard=args.mine_hard,
+        context=args.context_blocks,
     )
     t0 = time.time()
     model, history = train(train_ex, val_ex, pre, cfg, args.work, resume=args.resume, init=args.init)
@@ -258,7 +268,6 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     weights = save_weights(model, args.out, args.name)
-    net = DetectorNet()
     card = {
         "name": args.name,
         "version": VERSION,
@@ -271,10 +280,12 @@ def main(argv: list[str] | None = None) -> int:
         "region_threshold": 0.5,
         "threshold_rule": "alarm when the parcel score > threshold; chosen at 1 % parcel FPR on validation",
         "network": {
-            "architecture": "DetectorNet (U-Net-lite over a_low, a_high, impenetrable and their logarithms)",
-            "parameters": sum(q.numel() for q in net.parameters()),
-            "gflop_per_256_tile": round(gflops(net, 256), 3),
-            "gflop_per_megapixel": round(gflops(net, 256) / (256 * 256 / 1e6), 2),
+            "architecture": "DetectorNet (U-Net-lite over a_low, a_high, impenetrable and their logarithms, "
+            "dilated residual context blocks at 1/16)",
+            "config": model.config(),
+            "parameters": sum(q.numel() for q in model.parameters()),
+            "gflop_per_256_tile": round(gflops(model, 256), 3),
+            "gflop_per_megapixel": round(gflops(model, 256) / (256 * 256 / 1e6), 2),
         },
         "training": {
             "command": command,

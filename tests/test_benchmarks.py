@@ -71,6 +71,31 @@ def test_torch_baseline_carries_the_shipped_weights():
     assert agreement(shipped_net(model_path("fp32")), x, heatmap) < 1e-4
 
 
+def test_torch_baseline_names_nested_modules_and_rebuilds_the_card_s_network(tmp_path):
+    import torch
+    from benchmarks.torch_baseline import _module_name, agreement, shipped_net
+
+    from parcelscan.preprocess import PreprocessConfig
+    from parcelscan.training.export import export_onnx
+    from parcelscan.training.network import DetectorNet
+
+    assert _module_name("/enc2/enc2.3/Conv_output_0") == "enc2.3"
+    assert _module_name("/context/context.1/body/body.3/Conv_output_0") == "context.1.body.3"
+    assert _module_name("/head/Conv_output_0") == "head"
+    torch.manual_seed(0)
+    net = DetectorNet(context=2, widths=(8, 8, 16, 16))
+    with torch.no_grad():  # blocks that are not the identity, so their weights must really be carried
+        for block in net.context:
+            block.body[4].weight.normal_(std=0.5)
+    card = {"preprocess": PreprocessConfig().to_dict(), "network": {"config": net.config()}}
+    export_onnx(net, tmp_path / "m.onnx", card)
+    x = np.random.default_rng(4).uniform(0, 1.5, (2, 3, 64, 96)).astype(np.float32)
+    heatmap = ort.InferenceSession(str(tmp_path / "m.onnx")).run(["heatmap"], {"image": x})[0]
+    rebuilt = shipped_net(tmp_path / "m.onnx")
+    assert rebuilt.config() == net.config()
+    assert agreement(rebuilt, x, heatmap) < 1e-4
+
+
 TINY = ["--scan-size", "192", "--duration", "0.3", "--parcels", "1", "--repeats", "2", "--batch-sizes", "1,2"]
 TINY += ["--scans", "2", "--distinct", "1", "--rate", "10"]
 

@@ -185,6 +185,89 @@ def test_log_features_make_the_dual_energy_ratio_a_channel_difference():
         DetectorNet(in_channels=1)
 
 
+def _trained_looking(net: DetectorNet, seed: int) -> DetectorNet:
+    """``net`` in eval mode with random batch-norm scales, shifts and statistics outside the context
+    blocks (a fresh net has unit ones, which would hide a mix-up of tensors)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in net.state_dict().items():
+            if name.startswith("context.") or not t.is_floating_point():
+                continue
+            if name.endswith(("running_var", "bn.weight")) or (t.dim() == 1 and name.endswith("weight")):
+                t.copy_(0.8 + 0.4 * torch.rand(t.shape, generator=g))
+            elif name.endswith(("running_mean", "bias")):
+                t.copy_(0.2 * torch.rand(t.shape, generator=g) - 0.1)
+    return net.eval()
+
+
+def test_context_blocks_start_as_the_identity_so_a_network_grows_from_smaller_weights():
+    from parcelscan.training.network import gflops, load_grown
+
+    small = _trained_looking(DetectorNet(context=0), 1)
+    grown = DetectorNet(context=3).eval()
+    missing = load_grown(grown, small.state_dict())
+    assert missing and all(k.startswith("context.") for k in missing)
+    x = torch.from_numpy(np.random.default_rng(0).uniform(0, 1.5, (2, 3, 64, 96)).astype(np.float32))
+    with torch.no_grad():
+        np.testing.assert_array_equal(grown(x).heatmap.numpy(), small(x).heatmap.numpy())
+        features = torch.rand(1, 64, 6, 6)  # a ReLU output at 1/16
+        np.testing.assert_array_equal(grown.context(features).numpy(), features.numpy())
+        # once trained, a block changes its features: the grown capacity is used, not dead
+        torch.nn.init.normal_(grown.context[1].body[4].weight, std=1.0)
+        assert float((grown.context(features) - features).abs().max()) > 0.1
+    assert sum(p.numel() for p in grown.parameters()) > 2 * sum(p.numel() for p in small.parameters())
+    assert gflops(small) < gflops(grown) < 1.4 * gflops(small)  # the blocks run at 1/16: cheap
+
+    with pytest.raises(ValueError, match="unexpected keys"):  # fewer blocks than the weights
+        load_grown(DetectorNet(context=1), grown.state_dict())
+    with pytest.raises(ValueError, match="shape mismatch"):
+        load_grown(DetectorNet(context=0, widths=(24, 32, 48, 96)), small.state_dict())
+    half = {k: v for k, v in grown.state_dict().items() if not k.startswith("context.2.body.4")}
+    with pytest.raises(ValueError, match="part of a context block"):
+        load_grown(DetectorNet(context=3), half)
+
+
+def test_network_config_round_trips_and_old_cards_mean_no_context_blocks():
+    net = DetectorNet(context=2, widths=(8, 16, 24, 32))
+    again = DetectorNet.from_config(json.loads(json.dumps(net.config())))
+    assert again.config() == net.config() == {"in_channels": 3, "widths": [8, 16, 24, 32], "context": 2}
+    assert again.state_dict().keys() == net.state_dict().keys()
+    assert DetectorNet.from_config(None).context_blocks == 0  # cards before 0.6.0 have no config
+    with pytest.raises(ValueError, match="unknown keys"):
+        DetectorNet.from_config({"context": 1, "depth": 3})
+    with pytest.raises(ValueError, match="context must be 0 to 4"):
+        DetectorNet(context=5)
+    with pytest.raises(ValueError, match="widths"):
+        DetectorNet(widths=(8, 16, 24))
+
+
+def test_training_grows_context_blocks_onto_smaller_init_weights(tmp_path, capsys):
+    from parcelscan.evaluation import auroc
+    from parcelscan.preprocess import PreprocessConfig
+    from parcelscan.training.data import load_dataset
+    from parcelscan.training.loop import predict_examples
+
+    small = _trained_looking(DetectorNet(context=0), 2)
+    torch.save(small.state_dict(), tmp_path / "small.pt")
+    args = ["--data", str(SAMPLE), "--val", str(SAMPLE), "--epochs", "1", "--tiles-per-epoch", "8"]
+    args += ["--batch-size", "8", "--seed", "3", "--no-int8", "--no-fp16", "--work", str(tmp_path / "w")]
+    args += ["--out", str(tmp_path / "m"), "--init", str(tmp_path / "small.pt")]
+    with pytest.raises(SystemExit):
+        train_script.main([*args, "--context-blocks", "5"])
+    assert "--context-blocks must be 0 to 4" in capsys.readouterr().err
+    assert train_script.main([*args, "--context-blocks", "2"]) == 0
+    assert "grown from" in capsys.readouterr().out
+    card = json.loads((tmp_path / "m" / "parcelscan.json").read_text())
+    assert card["network"]["config"]["context"] == 2
+    # the grown network starts exactly where the smaller one was: epoch 0 is its validation AUROC
+    examples = load_dataset(SAMPLE, PreprocessConfig(), progress=False)
+    scores = [s for s, _ in predict_examples(small, examples, PreprocessConfig(), "cpu")]
+    start = auroc(np.array(scores), np.array([ex.positive for ex in examples]))
+    assert card["training"]["history"][0]["val_auroc"] == pytest.approx(start, abs=1e-9)
+    grown = DetectorNet.from_config(card["network"]["config"])
+    grown.load_state_dict(torch.load(tmp_path / "m" / "parcelscan.pt", weights_only=True))  # strict
+
+
 def test_tile_sampler_centres_masses_dense_matter_and_random_tiles():
     from parcelscan.training.data import DENSE_SCALED, Example, TileSampler, _dense_pixels
 

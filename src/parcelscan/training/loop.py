@@ -16,7 +16,7 @@ from ..preprocess import PreprocessConfig
 from ..preprocess.tiling import stitch, tiles
 from .data import Example, TileSampler
 from .loss import detection_loss
-from .network import DetectorNet
+from .network import DetectorNet, load_grown
 
 __all__ = ["TrainConfig", "mine_hard_negatives", "predict_examples", "train"]
 
@@ -35,6 +35,7 @@ class TrainConfig:
     threads: int | None = None
     max_minutes: float | None = None
     mine_hard: bool = False  # with init weights: mine the init model's false alarms before training
+    context: int = 3  # dilated residual blocks at 1/16 (DetectorNet); init weights may have fewer
 
 
 @torch.no_grad()
@@ -110,14 +111,15 @@ def train(
     """Train, validating (parcel AUROC) after every epoch; returns the best model and the history.
 
     ``init`` (weights only, e.g. the shipped ``models/parcelscan.pt``) starts from a trained network
-    with a fresh optimiser and learning-rate cycle: fine-tuning, or a second training stage. With
+    with a fresh optimiser and learning-rate cycle: fine-tuning, or a second training stage; it may
+    have fewer context blocks than ``cfg.context`` (:func:`~.network.load_grown`). With
     ``cfg.mine_hard`` that network's false alarms on the training parcels are mined first
     (:func:`mine_hard_negatives`). ``resume`` instead continues an interrupted run exactly."""
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch.device(cfg.device)
-    model = DetectorNet().to(device)
+    model = DetectorNet(context=cfg.context).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, best, history = 0, -1.0, []
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -130,7 +132,9 @@ def train(
     if cfg.mine_hard and init is None:  # a resumed mining run mines again with its init: same tiles
         raise ValueError("mine_hard needs trained weights to mine with: give init")
     if init is not None:
-        model.load_state_dict(torch.load(init, map_location=device, weights_only=True))
+        grown = load_grown(model, torch.load(init, map_location=device, weights_only=True))
+        if grown:
+            log(f"grown from {init}: {len(grown)} new tensors (context blocks that start as the identity)")
         if resume is None:  # the starting point is the one to beat: fine-tuning never ends worse
             best = validate()
             torch.save(model.state_dict(), out_dir / "best.pt")

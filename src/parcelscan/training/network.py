@@ -5,15 +5,22 @@ fixed physical resolution (``PreprocessConfig.target_mm``, 2 mm). The graph firs
 logarithms of the two attenuations (:class:`LogAttenuation`): a material's dual-energy ratio
 R = a_low / a_high is then a *difference* of input channels, which a convolution computes exactly,
 where from the raw channels it would have to learn a division. A stride-2 stem, four encoder
-stages down to 1/16 (a 256-pixel tile sees 51 cm, enough to tell a compact mass from the hollow
-mannequin or the tile stack around it), a decoder back to 1/4 with skip connections, a 1x1 head,
-and an in-graph x4 bilinear upsampling (by scale factor, which ONNX Runtime optimises better than a
-shape-dependent resize). Outputs, named as the ONNX outputs:
+stages down to 1/16, then ``context`` dilated residual blocks at 1/16 (dilations 1, 2, 4, ...: each
+widens what a pixel's decision sees by 8 x dilation x 32 mm, so it weighs a dense spot against
+the object around it: the hollow mannequin, the tile stack, the jar), a decoder back to 1/4 with
+skip connections, a 1x1 head, and an in-graph x4 bilinear upsampling (by scale factor, which ONNX
+Runtime optimises better than a shape-dependent resize). Outputs, named as the ONNX outputs:
 
 - ``heatmap`` (B, 1, H, W): probability that a concealed dense mass covers the pixel;
 - ``score`` (B,): the tile's maximum probability (the parcel score is the maximum over tiles).
 
-About 11 kFLOP per input pixel: 0.7 GFLOP for a 256 x 256 tile (see :func:`gflops`).
+About 16 kFLOP per input pixel with 3 context blocks (13 kFLOP without): 1.1 GFLOP for a 256 x 256
+tile (see :func:`gflops`).
+
+A context block's last batch norm starts at zero scale, so a block added to a trained network is
+the identity: :func:`load_grown` starts a network with more blocks from weights with fewer, computing
+exactly what they computed, and training then uses the new capacity (the shipped model grew this
+way from a network without context blocks; see the model card's ``network.config``).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["DetectorNet", "LogAttenuation", "NetOutput", "gflops"]
+__all__ = ["ContextBlock", "DetectorNet", "LogAttenuation", "NetOutput", "gflops", "load_grown"]
 
 #: Floor added before the logarithm, in scaled attenuation units (x 4 = 0.08 nepers): about five
 #: times the noise of a thin organic layer, so the log of near-air pixels stays quiet.
@@ -54,30 +61,76 @@ class LogAttenuation(nn.Module):
         return torch.cat([x, torch.log(x[:, :2].clamp(min=0.0) + LOG_FLOOR)], 1)
 
 
-class DetectorNet(nn.Module):
-    """U-Net-lite detector; ``widths`` are the channels at 1/2, 1/4, 1/8 and 1/16 resolution."""
+class ContextBlock(nn.Module):
+    """Residual block of two dilated 3x3 convolutions (c -> 2c -> c); the identity when created."""
 
-    def __init__(self, in_channels: int = 3, widths: tuple[int, int, int, int] = (24, 32, 48, 64)):
+    def __init__(self, channels: int, dilation: int):
         super().__init__()
-        w1, w2, w3, w4 = widths
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 2 * channels, 3, padding=dilation, dilation=dilation, bias=False),
+            nn.BatchNorm2d(2 * channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(2 * channels, channels, 3, padding=dilation, dilation=dilation, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+        nn.init.zeros_(self.body[4].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x is a ReLU output (>= 0), so relu(x + 0) = x: a new block changes nothing
+        return torch.relu(x + self.body(x))
+
+
+class DetectorNet(nn.Module):
+    """U-Net-lite detector; ``widths`` are the channels at 1/2, 1/4, 1/8 and 1/16 resolution,
+    ``context`` the number of dilated residual blocks at 1/16 (dilation 2 ** k for block k)."""
+
+    def __init__(
+        self, in_channels: int = 3, widths: tuple[int, int, int, int] = (24, 32, 48, 64), context: int = 3
+    ):
+        super().__init__()
         if in_channels < 2:
             raise ValueError(f"in_channels must include a_low and a_high, got {in_channels}")
+        if len(widths) != 4 or min(widths) < 1:
+            raise ValueError(f"widths must be 4 positive channel counts, got {widths}")
+        if not 0 <= context <= 4:
+            raise ValueError(f"context must be 0 to 4 blocks, got {context}")
+        self.in_channels, self.widths, self.context_blocks = in_channels, tuple(widths), context
+        w1, w2, w3, w4 = widths
         self.features = LogAttenuation()
         self.stem = _block(in_channels + 2, w1, stride=2)  # 1/2
         self.enc2 = _block(w1, w2, stride=2)  # 1/4
         self.enc3 = _block(w2, w3, stride=2)  # 1/8
         self.enc4 = _block(w3, w4, stride=2)  # 1/16
+        self.context = nn.Sequential(*(ContextBlock(w4, 2**k) for k in range(context)))
         self.dec3 = _block(w4 + w3, w3)
         self.dec2 = _block(w3 + w2, w2)
         self.head = nn.Conv2d(w2, 1, 1)
         nn.init.constant_(self.head.bias, -4.0)  # start near "nothing here": masses are rare pixels
+
+    def config(self) -> dict:
+        """The constructor arguments, as the model card's ``network.config`` records them."""
+        return {"in_channels": self.in_channels, "widths": list(self.widths), "context": self.context_blocks}
+
+    @classmethod
+    def from_config(cls, config: dict | None) -> DetectorNet:
+        """The network a card's ``network.config`` describes; cards before 0.6.0 have none and
+        describe the network without context blocks."""
+        config = dict(config or {})
+        unknown = set(config) - {"in_channels", "widths", "context"}
+        if unknown:
+            raise ValueError(f"network config has unknown keys {sorted(unknown)}")
+        return cls(
+            in_channels=int(config.get("in_channels", 3)),
+            widths=tuple(int(w) for w in config.get("widths", (24, 32, 48, 64))),
+            context=int(config.get("context", 0)),
+        )
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Heatmap logits (B, 1, H/4, W/4)."""
         s1 = self.stem(self.features(x))
         s2 = self.enc2(s1)
         s3 = self.enc3(s2)
-        s4 = self.enc4(s3)
+        s4 = self.context(self.enc4(s3))
         d3 = self.dec3(torch.cat([F.interpolate(s4, scale_factor=2.0, mode="nearest"), s3], 1))
         d2 = self.dec2(torch.cat([F.interpolate(d3, scale_factor=2.0, mode="nearest"), s2], 1))
         return self.head(d2)
@@ -87,6 +140,32 @@ class DetectorNet(nn.Module):
         low = self.logits(x)
         heatmap = torch.sigmoid(F.interpolate(low, scale_factor=4.0, mode="bilinear", align_corners=False))
         return NetOutput(heatmap, heatmap.amax(dim=(1, 2, 3)))
+
+
+def load_grown(model: DetectorNet, state: dict) -> list[str]:
+    """Load ``state`` (a state dict) into ``model``, which may have more context blocks than the
+    network that saved it; the extra blocks keep their identity start. Returns the names of the
+    parameters and buffers that the state did not hold. Any other mismatch (widths, channels, a
+    state with more blocks than ``model``) raises ValueError naming the keys."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    grown = {f"context.{i}." for i in range(model.context_blocks)}
+    foreign = [k for k in missing if not any(k.startswith(g) for g in grown)]
+    if unexpected or foreign:
+        raise ValueError(
+            f"weights do not fit this network: unexpected keys {unexpected[:5]}, missing keys {foreign[:5]}"
+        )
+    shapes = [k for k in state if tuple(state[k].shape) != tuple(own[k].shape)]
+    if shapes:
+        raise ValueError(f"weights do not fit this network: shape mismatch at {shapes[:5]}")
+    # a block absent from the state is added whole, never half-loaded
+    blocks = {k.split(".")[1] for k in missing}
+    partial = [k for k in state if k.startswith("context.") and k.split(".")[1] in blocks]
+    if partial:
+        raise ValueError(f"weights hold part of a context block: {partial[:5]}")
+    model.load_state_dict(state, strict=False)
+    return missing
 
 
 def gflops(model: nn.Module, size: int = 256) -> float:
