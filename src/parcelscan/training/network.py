@@ -6,10 +6,11 @@ logarithms of the two attenuations (:class:`LogAttenuation`): a material's dual-
 R = a_low / a_high is then a *difference* of input channels, which a convolution computes exactly,
 where from the raw channels it would have to learn a division. A stride-2 stem, four encoder
 stages down to 1/16, then ``context`` dilated residual blocks at 1/16 (dilations 1, 2, 4, ...: each
-widens what a pixel's decision sees by 8 x dilation x 32 mm, so it weighs a dense spot against
-the object around it: the hollow mannequin, the tile stack, the jar), a decoder back to 1/4 with
-skip connections, a 1x1 head, and an in-graph x4 bilinear upsampling (by scale factor, which ONNX
-Runtime optimises better than a shape-dependent resize). Outputs, named as the ONNX outputs:
+widens what a pixel's decision sees by 4 x dilation pixels of 32 mm, about 90 cm for the three, so it
+weighs a dense spot against the object around it: the hollow mannequin, the tile stack, the jar), a
+decoder back to 1/4 with skip connections, a 1x1 head, and an in-graph x4 bilinear upsampling (by
+scale factor, which ONNX Runtime optimises better than a shape-dependent resize). Outputs, named as
+the ONNX outputs:
 
 - ``heatmap`` (B, 1, H, W): probability that a concealed dense mass covers the pixel;
 - ``score`` (B,): the tile's maximum probability (the parcel score is the maximum over tiles).
