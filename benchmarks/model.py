@@ -52,7 +52,7 @@ def _gflop_per_tile(tile: int) -> tuple[float, str]:
         from parcelscan.training.network import DetectorNet, gflops
     except ImportError:
         return float(card()["network"]["gflop_per_256_tile"]) * (tile / 256) ** 2, "card"
-    return gflops(DetectorNet.from_config(card()["network"].get("config")), tile), "DetectorNet"
+    return gflops(DetectorNet.from_card(card()), tile), "DetectorNet"
 
 
 def _batch(tiles: np.ndarray, n: int) -> np.ndarray:

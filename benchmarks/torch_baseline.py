@@ -38,17 +38,18 @@ def shipped_net(onnx_path: str | Path):
     import torch
     from onnx import numpy_helper
 
+    from parcelscan.training.export import META_KEY
     from parcelscan.training.network import DetectorNet
 
     proto = onnx.load(str(onnx_path))
     meta = {p.key: p.value for p in proto.metadata_props}
-    card = json.loads(meta.get("parcelscan", "{}"))
+    card = json.loads(meta.get(META_KEY, "{}"))
     graph = proto.graph
     weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     for node in graph.node:  # the exporter shares equal initialisers through Identity nodes
         if node.op_type == "Identity" and node.input[0] in weights:
             weights[node.output[0]] = weights[node.input[0]]
-    net = DetectorNet.from_config(card.get("network", {}).get("config")).eval()
+    net = DetectorNet.from_card(card).eval()
     modules = dict(net.named_modules())
     loaded = set()
     for node in graph.node:

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
     card["export"] = {"command": command}
-    model = DetectorNet.from_config(card.get("network", {}).get("config"))
+    model = DetectorNet.from_card(card)
     model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
     pre = PreprocessConfig.from_dict(card["preprocess"])
     train_ex = DatasetParcels(args.data, pre, limit=args.limit)  # only the calibration draw is preprocessed

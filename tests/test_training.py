@@ -233,6 +233,7 @@ def test_network_config_round_trips_and_old_cards_mean_no_context_blocks():
     assert again.config() == net.config() == {"in_channels": 3, "widths": [8, 16, 24, 32], "context": 2}
     assert again.state_dict().keys() == net.state_dict().keys()
     assert DetectorNet.from_config(None).context_blocks == 0  # cards before 0.6.0 have no config
+    assert DetectorNet.from_card({"version": "0.5.0", "network": {}}).context_blocks == 0
     with pytest.raises(ValueError, match="unknown keys"):
         DetectorNet.from_config({"context": 1, "depth": 3})
     with pytest.raises(ValueError, match="context must be 0 to 4"):
@@ -264,7 +265,7 @@ def test_training_grows_context_blocks_onto_smaller_init_weights(tmp_path, capsy
     scores = [s for s, _ in predict_examples(small, examples, PreprocessConfig(), "cpu")]
     start = auroc(np.array(scores), np.array([ex.positive for ex in examples]))
     assert card["training"]["history"][0]["val_auroc"] == pytest.approx(start, abs=1e-9)
-    grown = DetectorNet.from_config(card["network"]["config"])
+    grown = DetectorNet.from_card(card)
     grown.load_state_dict(torch.load(tmp_path / "m" / "parcelscan.pt", weights_only=True))  # strict
 
 

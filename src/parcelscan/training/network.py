@@ -126,6 +126,11 @@ class DetectorNet(nn.Module):
             context=int(config.get("context", 0)),
         )
 
+    @classmethod
+    def from_card(cls, card: dict) -> DetectorNet:
+        """The network a model card describes (its ``network.config``, see :meth:`from_config`)."""
+        return cls.from_config(card.get("network", {}).get("config"))
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Heatmap logits (B, 1, H/4, W/4)."""
         s1 = self.stem(self.features(x))
