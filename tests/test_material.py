@@ -136,3 +136,23 @@ def test_mass_estimation_rejects_bad_input():
         estimate_mass(bad, region, 0.01, model)
     with pytest.raises(ValueError, match="pixel_area"):
         estimate_mass(a, region, -1.0, model)
+
+
+def test_row_inversion_matches_per_pixel_interpolation():
+    """The binary search over the blended table rows finds the same x as interpolating each
+    pixel's own curve, including values below the curve's start and beyond its end."""
+    from parcelscan.preprocess.mass import _invert_rows
+
+    rng = np.random.default_rng(3)
+    grid = np.concatenate([[0.0], np.geomspace(1e-3, 50.0, 40)])
+    rows = np.cumsum(rng.uniform(0.0, 0.5, (12, grid.size)), axis=1)  # non-decreasing, with flats
+    rows[:, 1:] += np.linspace(0.01, 1.0, grid.size - 1)  # strictly increasing after column 0
+    n = 3000
+    i = rng.integers(0, rows.shape[0] - 1, n)
+    f = rng.uniform(0.0, 1.0, n)
+    curves = rows[i] * (1 - f[:, None]) + rows[i + 1] * f[:, None]
+    values = rng.uniform(curves[:, 0] - 0.5, curves[:, -1] + 0.5)
+    got = _invert_rows(rows, i, f, values, grid)
+    want = np.array([np.interp(v, c, grid) for v, c in zip(values, curves, strict=True)])
+    assert np.allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert np.sum(values < curves[:, 0]) > 100 and np.sum(values > curves[:, -1]) > 100
