@@ -35,7 +35,7 @@ from parcelscan.training.export import OUTPUT_NAMES, embed_card, export_fp16, ex
 from parcelscan.training.loop import TrainConfig, train
 from parcelscan.training.network import gflops
 
-VERSION = "0.6.0"
+VERSION = "0.7.0"
 
 
 def _dataset_info(root: Path) -> dict:
