@@ -145,8 +145,9 @@ def test_row_inversion_matches_per_pixel_interpolation():
 
     rng = np.random.default_rng(3)
     grid = np.concatenate([[0.0], np.geomspace(1e-3, 50.0, 40)])
-    rows = np.cumsum(rng.uniform(0.0, 0.5, (12, grid.size)), axis=1)  # non-decreasing, with flats
-    rows[:, 1:] += np.linspace(0.01, 1.0, grid.size - 1)  # strictly increasing after column 0
+    # increasing rows with uneven steps, as a_H(background, x) rises with x
+    rows = np.cumsum(rng.uniform(0.0, 0.5, (12, grid.size)), axis=1)
+    rows[:, 1:] += np.linspace(0.01, 1.0, grid.size - 1)
     n = 3000
     i = rng.integers(0, rows.shape[0] - 1, n)
     f = rng.uniform(0.0, 1.0, n)

@@ -246,7 +246,7 @@ def estimate_mass(
             k = np.clip(np.searchsorted(x_grid, x) - 1, 0, len(x_grid) - 2)
             g = (x - x_grid[k]) / (x_grid[k + 1] - x_grid[k])
             pred_low = _blend(table[0], i, f, k) * (1 - g) + _blend(table[0], i, f, k + 1) * g
-            low_bg = _blend(table[0], i, f, np.zeros_like(k))
+            low_bg = _blend(table[0], i, f, np.zeros_like(k))  # the low channel without the mass
             # Compare what the mass adds to the low channel, integrated over its unsaturated pixels
             # (sums average the noise away; per-pixel differences would drown in it).
             seen = ~opaque
