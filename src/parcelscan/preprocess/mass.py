@@ -86,15 +86,15 @@ def _table(
     return a.reshape(a.shape[0], *bg.shape), x_grid, _BG_GRID
 
 
-def _high_on_background(
-    table: np.ndarray, x_grid: np.ndarray, bg_grid: np.ndarray, a_high: np.ndarray, a_bg_high: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x of the table's material per pixel (N,), each over its own background, and that background's
-    grid index i (N,) and weight f (N,), for reading the other channel from the same rows."""
-    b = np.interp(np.clip(a_bg_high, 0, None), table[-1, :, 0], bg_grid)  # background equivalent
+def _background_position(
+    bg_column: np.ndarray, bg_grid: np.ndarray, a_bg_high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's background as a position on ``bg_grid``: index i (N,) and weight f (N,) between
+    rows i and i + 1. bg_column : a_H of the background alone, ``table[-1, :, 0]``, the same for
+    every material's table (its x = 0 column)."""
+    b = np.interp(np.clip(a_bg_high, 0, None), bg_column, bg_grid)  # background equivalent
     i = np.clip(np.searchsorted(bg_grid, b) - 1, 0, len(bg_grid) - 2)
-    f = (b - bg_grid[i]) / (bg_grid[i + 1] - bg_grid[i])
-    return _invert_rows(table[-1], i, f, np.asarray(a_high, np.float64), x_grid), i, f
+    return i, (b - bg_grid[i]) / (bg_grid[i + 1] - bg_grid[i])
 
 
 def areal_density_over(
@@ -104,7 +104,8 @@ def areal_density_over(
     from ``a_bg_high`` to ``a_high`` (both (N,)), beam hardening by the background included.
     x_points : resolution of the material's thickness grid."""
     table, x_grid, bg_grid = _table(model, material, x_points)
-    return _high_on_background(table, x_grid, bg_grid, a_high, a_bg_high)[0]
+    i, f = _background_position(table[-1, :, 0], bg_grid, a_bg_high)
+    return _invert_rows(table[-1], i, f, np.asarray(a_high, np.float64), x_grid)
 
 
 def grow_mask(mask: np.ndarray, px: int) -> np.ndarray:
@@ -237,10 +238,13 @@ def estimate_mass(
     opaque = obs[-1] >= opaque_attenuation
     obs = np.minimum(obs, opaque_attenuation)
     names = (material,) if material else candidates
+    table, _, bg_grid = _table(model, names[0])
+    i, f = _background_position(table[-1, :, 0], bg_grid, bg[-1])  # shared by every hypothesis
+    a_high = obs[-1].astype(np.float64)
     results: dict[str, tuple[float, float]] = {}
     for name in names:
-        table, x_grid, bg_grid = _table(model, name)
-        x, i, f = _high_on_background(table, x_grid, bg_grid, obs[-1], bg[-1])
+        table, x_grid, _ = _table(model, name)
+        x = _invert_rows(table[-1], i, f, a_high, x_grid)
         residual = 0.0
         if a.shape[0] == 2:
             k = np.clip(np.searchsorted(x_grid, x) - 1, 0, len(x_grid) - 2)
