@@ -175,10 +175,17 @@ def rows(result: dict) -> list[str]:
         out = []
         for v in result["variants"]:
             st = ", ".join(f"{k[:-3]} {x:.1f}" for k, x in v["median_stage_ms"].items())
+            alarms = f"; {v['alarm_share']:.0%} of the scans alarm"
+            if v.get("scans_per_s_at_station_alarm_share"):
+                alarms += (
+                    f" (post-processing {v['postprocess_ms_alarm']:.0f} ms with an alarm, "
+                    f"{v['postprocess_ms_clear']:.0f} without; with 1 % alarming: "
+                    f"{_fmt(v['scans_per_s_at_station_alarm_share'])} scans/s)"
+                )
             out.append(
                 f"| Detector.detect {v['precision']} ({result['provider']}, {result['threads']} threads) | "
                 f"{result['scans_per_call']} x {result['scan']} | {_fmt(v['scans_per_s'])} scans/s, "
-                f"{_fmt(v['megapixels_per_s'])} MP/s (per scan: {st} ms) |"
+                f"{_fmt(v['megapixels_per_s'])} MP/s (per scan: {st} ms{alarms}) |"
             )
         if result["ratios"]:
             ratios = ", ".join(f"{k} {v:.2f}x" for k, v in result["ratios"].items())

@@ -35,7 +35,7 @@ from parcelscan.training.export import OUTPUT_NAMES, embed_card, export_fp16, ex
 from parcelscan.training.loop import TrainConfig, train
 from parcelscan.training.network import gflops
 
-VERSION = "0.7.0"
+VERSION = "0.8.0"
 
 
 def _dataset_info(root: Path) -> dict:
@@ -168,6 +168,59 @@ def _validation_scores(
     return np.array(scores), np.array([bool(e["positive"]) for _, e in entries])
 
 
+def training_card(
+    model,
+    pre: PreprocessConfig,
+    cfg: TrainConfig,
+    *,
+    command: str,
+    minutes: float,
+    history: list[dict],
+    weights: dict,
+    train_data: list[dict],
+    val_data: dict,
+    init: dict | None = None,
+) -> dict:
+    """The model card as training leaves it: network, preprocessing and the training record; the export
+    adds the files, thresholds and validation results."""
+    card = {
+        "name": weights["file"].removesuffix(".pt"),
+        "version": VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "task": "per-pixel probability of a concealed dense mass; parcel score = max over the parcel",
+        "input": {"name": "image", "shape": ["batch", 3, "height", "width"], "channels": list(pre.channels)},
+        "outputs": list(OUTPUT_NAMES),
+        "preprocess": pre.to_dict(),
+        "threshold": 0.5,
+        "region_threshold": 0.5,
+        "threshold_rule": "alarm when the parcel score > threshold; chosen at 1 % parcel FPR on validation",
+        "network": {
+            "architecture": "DetectorNet (U-Net-lite over a_low, a_high, impenetrable and their logarithms, "
+            "dilated residual context blocks at 1/16)",
+            "config": model.config(),
+            "parameters": sum(q.numel() for q in model.parameters()),
+            "gflop_per_256_tile": round(gflops(model, 256), 3),
+            "gflop_per_megapixel": round(gflops(model, 256) / (256 * 256 / 1e6), 2),
+        },
+        "training": {
+            "command": command,
+            "seed": cfg.seed,
+            "minutes": round(minutes, 1),
+            "train_data": train_data,
+            "val_data": val_data,
+            "config": dict(cfg.__dict__),
+            "history": history,
+            "torch": torch.__version__,
+            "weights": weights,
+        },
+    }
+    if cfg.device == "cuda" and torch.cuda.is_available():
+        card["training"]["gpu"] = torch.cuda.get_device_name()
+    if init is not None:
+        card["training"]["init"] = init
+    return card
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -199,6 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--patience", type=int, default=5, help="early stopping patience (epochs)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes preprocessing the parcels (results do not change)"
+    )
+    p.add_argument(
+        "--loader-workers",
+        type=int,
+        default=0,
+        help="processes cutting training tiles (0: the training process; results do not change)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="use at most this many parcels per dataset")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time")
@@ -229,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give exactly one of --data DIR or --simulate N")
     if not 0 <= args.context_blocks <= 4:
         p.error(f"--context-blocks must be 0 to 4, got {args.context_blocks}")
+    if args.workers < 1 or args.loader_workers < 0:
+        p.error("--workers must be at least 1 and --loader-workers at least 0")
     if args.mine_hard and args.init is None:
         p.error("--mine-hard needs --init WEIGHTS to mine with")
     if args.init is not None and not args.init.is_file():
@@ -244,10 +308,12 @@ def main(argv: list[str] | None = None) -> int:
         from parcelscan.sim.dataset import generate_dataset
 
         data_dirs = [args.work / "simulated_train"]
-        generate_dataset(data_dirs[0], args.simulate, seed=args.seed + 1000, skip_existing=True)
+        generate_dataset(
+            data_dirs[0], args.simulate, seed=args.seed + 1000, workers=args.workers, skip_existing=True
+        )
     pre = PreprocessConfig()
-    train_ex = load_datasets(data_dirs, pre, limit=args.limit)
-    val_ex = load_dataset(args.val, pre, limit=args.limit)
+    train_ex = load_datasets(data_dirs, pre, limit=args.limit, workers=args.workers)
+    val_ex = load_dataset(args.val, pre, limit=args.limit, workers=args.workers)
     cfg = TrainConfig(
         epochs=args.epochs,
         tiles_per_epoch=args.tiles_per_epoch,
@@ -261,46 +327,30 @@ def main(argv: list[str] | None = None) -> int:
         max_minutes=args.max_minutes,
         mine_hard=args.mine_hard,
         context=args.context_blocks,
+        loader_workers=args.loader_workers,
     )
     t0 = time.time()
     model, history = train(train_ex, val_ex, pre, cfg, args.work, resume=args.resume, init=args.init)
     minutes = (time.time() - t0) / 60
 
+    model = model.cpu()  # trained on any device; saved, measured and exported on the CPU
     args.out.mkdir(parents=True, exist_ok=True)
     weights = save_weights(model, args.out, args.name)
-    card = {
-        "name": args.name,
-        "version": VERSION,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "task": "per-pixel probability of a concealed dense mass; parcel score = max over the parcel",
-        "input": {"name": "image", "shape": ["batch", 3, "height", "width"], "channels": list(pre.channels)},
-        "outputs": list(OUTPUT_NAMES),
-        "preprocess": pre.to_dict(),
-        "threshold": 0.5,
-        "region_threshold": 0.5,
-        "threshold_rule": "alarm when the parcel score > threshold; chosen at 1 % parcel FPR on validation",
-        "network": {
-            "architecture": "DetectorNet (U-Net-lite over a_low, a_high, impenetrable and their logarithms, "
-            "dilated residual context blocks at 1/16)",
-            "config": model.config(),
-            "parameters": sum(q.numel() for q in model.parameters()),
-            "gflop_per_256_tile": round(gflops(model, 256), 3),
-            "gflop_per_megapixel": round(gflops(model, 256) / (256 * 256 / 1e6), 2),
-        },
-        "training": {
-            "command": command,
-            "seed": args.seed,
-            "minutes": round(minutes, 1),
-            "train_data": [_dataset_info(d) for d in data_dirs],
-            "val_data": _dataset_info(args.val),
-            "config": dict(cfg.__dict__),
-            "history": history,
-            "torch": torch.__version__,
-            "weights": weights,
-        },
-    }
-    if args.init is not None:
-        card["training"]["init"] = _init_info(args.init)
+    card = training_card(
+        model,
+        pre,
+        cfg,
+        command=command,
+        minutes=minutes,
+        history=history,
+        weights=weights,
+        train_data=[_dataset_info(d) for d in data_dirs],
+        val_data=_dataset_info(args.val),
+        init=None if args.init is None else _init_info(args.init),
+    )
+    # The training record before the export: should an export step fail, scripts/export.py redoes it
+    # from out/NAME.pt and this card without training again.
+    (args.out / f"{args.name}.json").write_text(json.dumps(card, indent=1))
     export_all(
         model,
         card,

@@ -21,6 +21,28 @@ def test_speedup_is_the_median_of_ratios_paired_by_round():
     assert speedup([1.0, 10.0, 1.0], [2.0, 20.0, 2.0]) == 2.0
 
 
+def test_end_to_end_rate_is_restated_at_a_station_alarm_share():
+    from benchmarks._report import rows as report_rows
+    from benchmarks.e2e import _alarm_costs
+
+    def call(marks):  # post-processing costs 100 ms with an alarm, 10 ms without
+        return [({"postprocess_ms": 100.0 if a else 10.0}, a) for a in marks]
+
+    calls = [call([True, False, False, False]), call([True, False, False, False])]
+    got = _alarm_costs(calls, ms_per_scan=50.0)
+    assert got["alarm_share"] == 0.25
+    assert (got["postprocess_ms_alarm"], got["postprocess_ms_clear"]) == (100.0, 10.0)
+    # measured mix 0.25 x 100 + 0.75 x 10 = 32.5 ms of the 50; at 1 % alarms it would be 10.9 ms
+    assert got["scans_per_s_at_station_alarm_share"] == pytest.approx(1e3 / (50.0 - 32.5 + 10.9))
+    quiet = _alarm_costs([call([False, False])], ms_per_scan=50.0)
+    assert quiet["alarm_share"] == 0.0 and quiet["scans_per_s_at_station_alarm_share"] is None
+    variant = {"precision": "fp32", "scans_per_s": 20.0, "megapixels_per_s": 21.0}
+    variant.update(median_stage_ms={"total_ms": 50.0}, **got)
+    result = {"name": "e2e", "provider": "cpu", "threads": 2, "scans_per_call": 8, "scan": "2 x 1024 x 1024"}
+    rows = report_rows({**result, "variants": [variant], "ratios": {}, "errors": {}})
+    assert "25% of the scans alarm" in rows[0] and "with 1 % alarming: 35.2 scans/s" in rows[0]
+
+
 def test_interleave_rotates_the_order_and_times_every_round():
     calls = []
     candidates = {k: (lambda k=k: calls.append(k)) for k in "abc"}

@@ -420,3 +420,39 @@ def test_opaque_share_counts_the_mass_pixels_at_or_above_the_impenetrable_thresh
     assert evaluate_script.opaque_share(a_high, mask, box, 2.0) == pytest.approx(1.0)
     assert evaluate_script.opaque_share(a_high, None, box, 5.0) is None
     assert evaluate_script.opaque_share(a_high, mask, [20, 0, 30, 5], 5.0) is None  # no mask pixels there
+
+
+def test_preprocessing_workers_give_the_same_examples_as_one_process():
+    from parcelscan.preprocess import PreprocessConfig
+    from parcelscan.training.data import load_dataset
+
+    one = load_dataset(SAMPLE, PreprocessConfig(), limit=4, progress=False)
+    two = load_dataset(SAMPLE, PreprocessConfig(), limit=4, progress=False, workers=2)
+    assert len(one) == len(two) == 4
+    for a, b in zip(one, two, strict=True):
+        assert a.meta == b.meta and a.centres == b.centres
+        np.testing.assert_array_equal(a.image, b.image)
+        np.testing.assert_array_equal(a.target, b.target)
+        np.testing.assert_array_equal(a.dense, b.dense)
+    with pytest.raises(ValueError, match="workers"):
+        load_dataset(SAMPLE, PreprocessConfig(), limit=1, workers=0)
+
+
+def test_tile_loader_workers_cut_the_same_batches_as_the_training_process():
+    from parcelscan.preprocess import PreprocessConfig
+    from parcelscan.training.data import TileSampler, load_dataset
+
+    examples = load_dataset(SAMPLE, PreprocessConfig(), limit=3, progress=False)
+    sampler = TileSampler(examples, size=64, length=24, seed=2)
+
+    def batches(workers):
+        sampler.set_epoch(1)  # as the training loop does before each epoch's workers start
+        loader = torch.utils.data.DataLoader(sampler, batch_size=8, num_workers=workers)
+        return [(x.clone(), y.clone()) for x, y in loader]
+
+    serial, parallel = batches(0), batches(2)
+    assert len(serial) == len(parallel) == 3
+    for (xa, ya), (xb, yb) in zip(serial, parallel, strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    sampler.set_epoch(2)
+    assert not torch.equal(sampler[0][0], serial[0][0][0])  # another epoch, other tiles

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,22 +101,46 @@ class DatasetParcels(Sequence):
 
 
 def load_dataset(
-    root: str | Path, config: PreprocessConfig, limit: int | None = None, progress: bool = True
+    root: str | Path,
+    config: PreprocessConfig,
+    limit: int | None = None,
+    progress: bool = True,
+    workers: int = 1,
 ) -> list[Example]:
-    """Preprocess every parcel listed in ``root/index.json`` (at most ``limit``)."""
+    """Preprocess every parcel listed in ``root/index.json`` (at most ``limit``), in ``workers``
+    processes; the examples do not depend on the number of workers."""
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     parcels = DatasetParcels([root], config, limit)
-    name = Path(root).name
-    return [
-        parcels[i]
-        for i in tqdm(range(len(parcels)), desc=f"preprocessing {name}", unit="parcel", disable=not progress)
-    ]
+    bar = {"total": len(parcels), "desc": f"preprocessing {Path(root).name}", "unit": "parcel"}
+    if workers == 1 or len(parcels) < 2:
+        return list(tqdm(map(parcels.__getitem__, range(len(parcels))), disable=not progress, **bar))
+    workers = min(workers, len(parcels))
+    with ProcessPoolExecutor(workers, initializer=_set_parcels, initargs=(parcels,)) as pool:
+        return list(tqdm(pool.map(_parcel, range(len(parcels)), chunksize=4), disable=not progress, **bar))
+
+
+_worker_parcels: DatasetParcels | None = None  # a preprocessing worker's dataset (sent once, not per parcel)
+
+
+def _set_parcels(parcels: DatasetParcels) -> None:
+    global _worker_parcels
+    _worker_parcels = parcels
+
+
+def _parcel(i: int) -> Example:
+    return _worker_parcels[i]
 
 
 def load_datasets(
-    roots: list[str | Path], config: PreprocessConfig, limit: int | None = None, progress: bool = True
+    roots: list[str | Path],
+    config: PreprocessConfig,
+    limit: int | None = None,
+    progress: bool = True,
+    workers: int = 1,
 ) -> list[Example]:
     """:func:`load_dataset` of each folder in turn (at most ``limit`` parcels from each), concatenated."""
-    return [ex for root in roots for ex in load_dataset(root, config, limit, progress)]
+    return [ex for root in roots for ex in load_dataset(root, config, limit, progress, workers)]
 
 
 class TileSampler(torch.utils.data.Dataset):

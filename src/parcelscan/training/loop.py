@@ -36,6 +36,7 @@ class TrainConfig:
     max_minutes: float | None = None
     mine_hard: bool = False  # with init weights: mine the init model's false alarms before training
     context: int = 3  # dilated residual blocks at 1/16 (DetectorNet); init weights may have fewer
+    loader_workers: int = 0  # processes cutting training tiles (0: in the training process)
 
 
 @torch.no_grad()
@@ -119,6 +120,8 @@ def train(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch.device(cfg.device)
+    if device.type == "cuda":  # fixed tile shapes: let cuDNN pick its fastest convolutions once
+        torch.backends.cudnn.benchmark = True
     model = DetectorNet(context=cfg.context).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, best, history = 0, -1.0, []
@@ -145,7 +148,15 @@ def train(
             mined = mine_hard_negatives(model, train_examples, pre, cfg.device, cfg.seed)
             log(f"hard negatives: {json.dumps(mined)}")
     sampler = TileSampler(train_examples, cfg.tile, cfg.tiles_per_epoch, cfg.seed)
-    loader = torch.utils.data.DataLoader(sampler, batch_size=cfg.batch_size, shuffle=False, num_workers=0)
+    # Workers are started afresh each epoch, after set_epoch, so they cut the epoch's tiles; every
+    # tile's draw depends only on (seed, epoch, index), so the batches do not depend on their number.
+    loader = torch.utils.data.DataLoader(
+        sampler,
+        batch_size=cfg.batch_size,
+        shuffle=False,
+        num_workers=cfg.loader_workers,
+        pin_memory=device.type == "cuda",
+    )
     if resume is not None:
         state = torch.load(resume, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
