@@ -35,7 +35,7 @@ from parcelscan.training.export import OUTPUT_NAMES, embed_card, export_fp16, ex
 from parcelscan.training.loop import TrainConfig, train
 from parcelscan.training.network import gflops
 
-VERSION = "0.8.0"
+VERSION = "0.9.0"
 
 
 def _dataset_info(root: Path) -> dict:
@@ -284,6 +284,14 @@ def main(argv: list[str] | None = None) -> int:
         help="dilated residual blocks at 1/16 resolution (0-4); --init weights may have fewer, the "
         "new blocks start as the identity",
     )
+    p.add_argument(
+        "--average-epochs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the model is the average of the weights after each of the last N epochs, batch-norm "
+        "statistics measured again (stochastic weight averaging; 0: the best epoch)",
+    )
     p.add_argument("--work", type=Path, default=Path("out/train_run"), help="checkpoints and logs")
     p.add_argument("--no-int8", action="store_true")
     p.add_argument("--no-fp16", action="store_true")
@@ -294,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--context-blocks must be 0 to 4, got {args.context_blocks}")
     if args.workers < 1 or args.loader_workers < 0:
         p.error("--workers must be at least 1 and --loader-workers at least 0")
+    if not 0 <= args.average_epochs <= args.epochs:
+        p.error(f"--average-epochs must be 0 to --epochs ({args.epochs}), got {args.average_epochs}")
     if args.mine_hard and args.init is None:
         p.error("--mine-hard needs --init WEIGHTS to mine with")
     if args.init is not None and not args.init.is_file():
@@ -329,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         mine_hard=args.mine_hard,
         context=args.context_blocks,
         loader_workers=args.loader_workers,
+        average_epochs=args.average_epochs,
     )
     t0 = time.time()
     model, history = train(train_ex, val_ex, pre, cfg, args.work, resume=args.resume, init=args.init)

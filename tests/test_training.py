@@ -456,3 +456,44 @@ def test_tile_loader_workers_cut_the_same_batches_as_the_training_process():
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
     sampler.set_epoch(2)
     assert not torch.equal(sampler[0][0], serial[0][0][0])  # another epoch, other tiles
+
+
+def test_weight_averaging_returns_the_mean_of_the_last_epochs_and_survives_a_resume(tmp_path):
+    from parcelscan.preprocess import PreprocessConfig
+    from parcelscan.training.data import load_dataset
+    from parcelscan.training.loop import TrainConfig, train
+
+    pre = PreprocessConfig()
+    examples = load_dataset(SAMPLE, pre, limit=3, progress=False)
+    base = dict(epochs=2, tiles_per_epoch=16, batch_size=8, tile=64, seed=5, patience=9)
+    quiet = lambda *_: None  # noqa: E731
+
+    def run(work, resume=None, **kw):
+        return train(examples, examples, pre, TrainConfig(**{**base, **kw}), work, resume=resume, log=quiet)
+
+    averaged, history = run(tmp_path / "a", average_epochs=2)
+    assert history[-1]["epoch"] == "average" and history[-1]["epochs_averaged"] == 2
+    assert 0 <= history[-1]["val_auroc"] <= 1
+    run(tmp_path / "b", max_minutes=1e-9)  # the same trajectory, stopped after its first epoch
+    first = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["model"]
+    second = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
+    saved = torch.load(tmp_path / "a" / "averaged.pt", weights_only=True)
+    result = averaged.state_dict()
+    for name, w in result.items():
+        assert torch.equal(w, saved[name])
+        if "running_" in name:  # measured again on training tiles, not the mean of two epochs'
+            assert torch.isfinite(w).all() and not torch.allclose(w, (first[name] + second[name]) / 2)
+        elif w.is_floating_point():
+            torch.testing.assert_close(w, (first[name] + second[name]) / 2, rtol=0, atol=1e-6)
+    assert not torch.allclose(first["head.weight"], second["head.weight"])  # two distinct points
+
+    # Interrupted inside the window and resumed: the same average as the uninterrupted run.
+    run(tmp_path / "c", average_epochs=2, max_minutes=1e-9)
+    assert torch.load(tmp_path / "c" / "last.pt", weights_only=True)["averaged"] == 1
+    resumed, history = run(tmp_path / "c", resume=tmp_path / "c" / "last.pt", average_epochs=2)
+    assert [h["epoch"] for h in history] == [1, 2, "average"]
+    for name, w in resumed.state_dict().items():
+        torch.testing.assert_close(w, result[name], rtol=0, atol=1e-6)
+
+    with pytest.raises(ValueError, match="average_epochs must be 0 to epochs"):
+        run(tmp_path / "d", average_epochs=3)

@@ -18,7 +18,7 @@ from .data import Example, TileSampler
 from .loss import detection_loss
 from .network import DetectorNet, load_grown
 
-__all__ = ["TrainConfig", "mine_hard_negatives", "predict_examples", "train"]
+__all__ = ["TrainConfig", "WeightAverage", "mine_hard_negatives", "predict_examples", "train"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class TrainConfig:
     mine_hard: bool = False  # with init weights: mine the init model's false alarms before training
     context: int = 3  # dilated residual blocks at 1/16 (DetectorNet); init weights may have fewer
     loader_workers: int = 0  # processes cutting training tiles (0: in the training process)
+    average_epochs: int = 0  # > 0: the result averages the weights after each of the last N epochs
 
 
 @torch.no_grad()
@@ -84,7 +85,42 @@ def mine_hard_negatives(
     return {"parcels": parcels, "pixels": kept, "negatives_alarmed": alarmed, "heat": HARD_HEAT}
 
 
-def _save(path: Path, model, optimizer, epoch: int, best: float, history: list) -> None:
+class WeightAverage:
+    """Running mean of a network's weights over the epochs it is given (stochastic weight averaging,
+    Izmailov et al. 2018): the average of several points along a low learning-rate trajectory lies
+    in a flatter part of the loss surface than any one of them and generalises better.
+
+    Only floating-point parameters and buffers are averaged; the batch-norm statistics of the
+    average are measured again by :meth:`apply` (averaged statistics do not describe the averaged
+    weights' activations)."""
+
+    def __init__(self, state: dict | None = None, count: int = 0):
+        self.state, self.count = state, count
+
+    def add(self, model: torch.nn.Module) -> None:
+        self.count += 1
+        current = model.state_dict()
+        if self.state is None:
+            self.state = {k: v.detach().clone() for k, v in current.items()}
+            return
+        for k, v in current.items():
+            if v.is_floating_point():
+                self.state[k] += (v.detach() - self.state[k]) / self.count
+            else:
+                self.state[k] = v.detach().clone()
+
+    def apply(self, model: torch.nn.Module, loader, device: torch.device) -> None:
+        """Load the average into ``model`` and measure its batch-norm statistics on ``loader``'s
+        training tiles."""
+        if self.state is None:
+            raise ValueError("no weights have been averaged yet")
+        model.load_state_dict(self.state)
+        torch.optim.swa_utils.update_bn(loader, model, device)
+
+
+def _save(
+    path: Path, model, optimizer, epoch: int, best: float, history: list, average: WeightAverage
+) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
@@ -93,6 +129,8 @@ def _save(path: Path, model, optimizer, epoch: int, best: float, history: list) 
             "epoch": epoch,
             "best": best,
             "history": json.dumps(history),
+            "average": average.state or {},
+            "averaged": average.count,
         },
         tmp,
     )
@@ -115,7 +153,12 @@ def train(
     with a fresh optimiser and learning-rate cycle: fine-tuning, or a second training stage; it may
     have fewer context blocks than ``cfg.context`` (:func:`~.network.load_grown`). With
     ``cfg.mine_hard`` that network's false alarms on the training parcels are mined first
-    (:func:`mine_hard_negatives`). ``resume`` instead continues an interrupted run exactly."""
+    (:func:`mine_hard_negatives`). ``resume`` instead continues an interrupted run exactly.
+
+    With ``cfg.average_epochs`` = N the result is instead the average of the weights after each of
+    the last N epochs of the schedule (:class:`WeightAverage`; those reached, should the run stop
+    early), saved as ``averaged.pt`` and validated as the last history entry ``epoch: "average"``;
+    ``best.pt`` still holds the best single epoch."""
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -124,7 +167,9 @@ def train(
         torch.backends.cudnn.benchmark = True
     model = DetectorNet(context=cfg.context).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start, best, history = 0, -1.0, []
+    start, best, history, average = 0, -1.0, [], WeightAverage()
+    if not 0 <= cfg.average_epochs <= cfg.epochs:
+        raise ValueError(f"average_epochs must be 0 to epochs ({cfg.epochs}), got {cfg.average_epochs}")
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = np.array([ex.positive for ex in val_examples])
 
@@ -162,6 +207,7 @@ def train(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, best, history = int(state["epoch"]) + 1, float(state["best"]), json.loads(state["history"])
+        average = WeightAverage(state.get("average") or None, int(state.get("averaged", 0)))
         log(f"resumed from {resume} at epoch {start} (best val AUROC {best:.4f})")
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
@@ -194,18 +240,35 @@ def train(
         }
         history.append(record)
         log(json.dumps(record))
+        if cfg.average_epochs and epoch >= cfg.epochs - cfg.average_epochs:
+            average.add(model)
         if val_auc > best:
             best, stale = val_auc, 0
             torch.save(model.state_dict(), out_dir / "best.pt")
         else:
             stale += 1
-        _save(out_dir / "last.pt", model, optimizer, epoch, best, history)
+        _save(out_dir / "last.pt", model, optimizer, epoch, best, history, average)
         if stale >= cfg.patience:
             log(f"early stop: no better validation AUROC for {cfg.patience} epochs")
             break
         if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
             log(f"stopping: time budget of {cfg.max_minutes} min reached")
             break
-    model.load_state_dict(torch.load(out_dir / "best.pt", map_location=device, weights_only=True))
+    if average.count:
+        sampler.set_epoch(cfg.epochs)  # tiles of no training epoch measure the statistics
+        average.apply(model, loader, device)
+        torch.save(model.state_dict(), out_dir / "averaged.pt")
+        record = {
+            "epoch": "average",
+            "epochs_averaged": average.count,
+            "val_auroc": validate(),
+            "minutes": (time.time() - t_start) / 60,
+        }
+        history.append(record)
+        log(json.dumps(record))
+    else:
+        if cfg.average_epochs:
+            log("no epoch of the averaging window was reached: the best single epoch is the result")
+        model.load_state_dict(torch.load(out_dir / "best.pt", map_location=device, weights_only=True))
     (out_dir / "history.json").write_text(json.dumps({"config": asdict(cfg), "history": history}, indent=1))
     return model, history
