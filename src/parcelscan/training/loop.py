@@ -248,6 +248,8 @@ def train(
         else:
             stale += 1
         _save(out_dir / "last.pt", model, optimizer, epoch, best, history, average)
+        if epoch + 1 == cfg.epochs:  # the schedule's end: neither rule below stops anything
+            break
         if stale >= cfg.patience:
             log(f"early stop: no better validation AUROC for {cfg.patience} epochs")
             break
