@@ -87,8 +87,9 @@ def mine_hard_negatives(
 
 class WeightAverage:
     """Running mean of a network's weights over the epochs it is given (stochastic weight averaging,
-    Izmailov et al. 2018): the average of several points along a low learning-rate trajectory lies
-    in a flatter part of the loss surface than any one of them and generalises better.
+    Izmailov et al. 2018): the average of several points along a low learning-rate trajectory tends
+    to lie in a flatter part of the loss surface than any one of them, and is not a choice among
+    noisy validation scores.
 
     Only floating-point parameters and buffers are averaged; the batch-norm statistics of the
     average are measured again by :meth:`apply` (averaged statistics do not describe the averaged
