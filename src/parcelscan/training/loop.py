@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm import tqdm
 
 from ..evaluation import auroc
@@ -18,7 +19,7 @@ from .data import Example, TileSampler
 from .loss import detection_loss
 from .network import DetectorNet, load_grown
 
-__all__ = ["TrainConfig", "WeightAverage", "mine_hard_negatives", "predict_examples", "train"]
+__all__ = ["TrainConfig", "mine_hard_negatives", "predict_examples", "train"]
 
 
 @dataclass(frozen=True)
@@ -85,42 +86,8 @@ def mine_hard_negatives(
     return {"parcels": parcels, "pixels": kept, "negatives_alarmed": alarmed, "heat": HARD_HEAT}
 
 
-class WeightAverage:
-    """Running mean of a network's weights over the epochs it is given (stochastic weight averaging,
-    Izmailov et al. 2018): the average of several points along a low learning-rate trajectory tends
-    to lie in a flatter part of the loss surface than any one of them, and is not a choice among
-    noisy validation scores.
-
-    Only floating-point parameters and buffers are averaged; the batch-norm statistics of the
-    average are measured again by :meth:`apply` (averaged statistics do not describe the averaged
-    weights' activations)."""
-
-    def __init__(self, state: dict | None = None, count: int = 0):
-        self.state, self.count = state, count
-
-    def add(self, model: torch.nn.Module) -> None:
-        self.count += 1
-        current = model.state_dict()
-        if self.state is None:
-            self.state = {k: v.detach().clone() for k, v in current.items()}
-            return
-        for k, v in current.items():
-            if v.is_floating_point():
-                self.state[k] += (v.detach() - self.state[k]) / self.count
-            else:
-                self.state[k] = v.detach().clone()
-
-    def apply(self, model: torch.nn.Module, loader, device: torch.device) -> None:
-        """Load the average into ``model`` and measure its batch-norm statistics on ``loader``'s
-        training tiles."""
-        if self.state is None:
-            raise ValueError("no weights have been averaged yet")
-        model.load_state_dict(self.state)
-        torch.optim.swa_utils.update_bn(loader, model, device)
-
-
 def _save(
-    path: Path, model, optimizer, epoch: int, best: float, history: list, average: WeightAverage
+    path: Path, model, optimizer, epoch: int, best: float, history: list, average: AveragedModel | None
 ) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
@@ -130,12 +97,16 @@ def _save(
             "epoch": epoch,
             "best": best,
             "history": json.dumps(history),
-            "average": average.state or {},
-            "averaged": average.count,
+            "average": {} if average is None else average.state_dict(),
+            "averaged": _averaged(average),
         },
         tmp,
     )
     tmp.replace(path)
+
+
+def _averaged(average: AveragedModel | None) -> int:
+    return 0 if average is None else int(average.n_averaged)
 
 
 def train(
@@ -157,8 +128,12 @@ def train(
     (:func:`mine_hard_negatives`). ``resume`` instead continues an interrupted run exactly.
 
     With ``cfg.average_epochs`` = N the result is instead the average of the weights after each of
-    the last N epochs of the schedule (:class:`WeightAverage`; those reached, should the run stop
-    early), saved as ``averaged.pt`` and validated as the last history entry ``epoch: "average"``;
+    the last N epochs of the schedule (those reached, should the run stop early): stochastic weight
+    averaging (Izmailov et al. 2018; torch's ``AveragedModel``), whose average of points along a low
+    learning-rate trajectory tends to lie in a flatter part of the loss surface than any one of them
+    and is not a choice among noisy validation scores. Its batch-norm statistics are measured again on
+    a fresh epoch of training tiles (averaged statistics would not describe the averaged weights). It
+    is saved as ``averaged.pt`` and validated as the last history entry ``epoch: "average"``;
     ``best.pt`` still holds the best single epoch."""
     torch.manual_seed(cfg.seed)
     if cfg.threads:
@@ -168,9 +143,10 @@ def train(
         torch.backends.cudnn.benchmark = True
     model = DetectorNet(context=cfg.context).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start, best, history, average = 0, -1.0, [], WeightAverage()
+    start, best, history = 0, -1.0, []
     if not 0 <= cfg.average_epochs <= cfg.epochs:
         raise ValueError(f"average_epochs must be 0 to epochs ({cfg.epochs}), got {cfg.average_epochs}")
+    average = AveragedModel(model) if cfg.average_epochs else None  # parameters only: BN is re-measured
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = np.array([ex.positive for ex in val_examples])
 
@@ -208,7 +184,8 @@ def train(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, best, history = int(state["epoch"]) + 1, float(state["best"]), json.loads(state["history"])
-        average = WeightAverage(state.get("average") or None, int(state.get("averaged", 0)))
+        if average is not None and state.get("average"):
+            average.load_state_dict(state["average"])
         log(f"resumed from {resume} at epoch {start} (best val AUROC {best:.4f})")
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
@@ -241,8 +218,8 @@ def train(
         }
         history.append(record)
         log(json.dumps(record))
-        if cfg.average_epochs and epoch >= cfg.epochs - cfg.average_epochs:
-            average.add(model)
+        if average is not None and epoch >= cfg.epochs - cfg.average_epochs:
+            average.update_parameters(model)
         if val_auc > best:
             best, stale = val_auc, 0
             torch.save(model.state_dict(), out_dir / "best.pt")
@@ -257,13 +234,14 @@ def train(
         if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
             log(f"stopping: time budget of {cfg.max_minutes} min reached")
             break
-    if average.count:
+    if _averaged(average):
+        model.load_state_dict(average.module.state_dict())
         sampler.set_epoch(cfg.epochs)  # tiles of no training epoch measure the statistics
-        average.apply(model, loader, device)
+        update_bn(loader, model, device)
         torch.save(model.state_dict(), out_dir / "averaged.pt")
         record = {
             "epoch": "average",
-            "epochs_averaged": average.count,
+            "epochs_averaged": _averaged(average),
             "val_auroc": validate(),
             "minutes": (time.time() - t_start) / 60,
         }
