@@ -7,7 +7,10 @@ category, concealment, material, mass, ideal-observer d' and the share of the ma
 (high-energy attenuation at or above the model's impenetrable threshold: there the image holds the
 mass's outline and context, not its material). Each stratum's TPR is set beside the ideal observer's (a mass
 of d' is found among M = 1000 locations at the per-location false-alarm rate alpha / M with
-probability Phi(d' - z(1 - alpha / M))): a model above it would be leaking labels. Writes
+probability Phi(d' - z(1 - alpha / M))): a model above it would be leaking labels. Each quality
+target (AUROC, TPR at 1 % FPR overall and per concealment among detectable masses, hit rate, the
+quantised models' AUROC, no stratum above the ideal observer) is printed and recorded as met or not
+(:func:`parcelscan.evaluation.quality_targets`; give the fp32 model first). Writes
 ``<name>.eval.json`` and ``<name>.roc.png`` beside the model and records the results in the card::
 
     parcelscan simulate --count 2000 --seed 3 --out out/heldout
@@ -27,7 +30,15 @@ import numpy as np
 from tqdm import tqdm
 
 from parcelscan.engine import OnnxModel, operating_thresholds
-from parcelscan.evaluation import FPR_TARGETS, roc_curve, stratify, summary, write_roc_png
+from parcelscan.evaluation import (
+    FPR_TARGETS,
+    VARIANT_AUROC_TOLERANCE,
+    quality_targets,
+    roc_curve,
+    stratify,
+    summary,
+    write_roc_png,
+)
 from parcelscan.io.npz import read_npz
 from parcelscan.postprocess import alarm_regions
 from parcelscan.training.export import sha256
@@ -167,8 +178,9 @@ def evaluate(
     batch: int,
     threads: int | None,
     region_grow: float | None = None,
-) -> dict:
-    """``region_grow`` overrides the card's ``region_grow_threshold`` (1 turns growing off)."""
+) -> tuple[dict, list[dict]]:
+    """The model's results and its per-parcel records. ``region_grow`` overrides the card's
+    ``region_grow_threshold`` (1 turns growing off)."""
     card_path = model_path.parent / (model_path.name.split(".")[0] + ".json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else None
     if card is not None:
@@ -209,14 +221,21 @@ def evaluate(
         result["strata"][key] = strata
     # at the 1 % FPR threshold of these negatives: the card's threshold alarms too rarely to rank them
     result["false_alarms_by_content"] = false_alarms_by_content(records, thresholds_all[0.01])
-    result["any_stratum_beats_ideal"] = any(
-        row.get("beats_ideal", False) for s in result["strata"].values() for row in s.values()
-    )
+    above = sum(row.get("beats_ideal", False) for s in result["strata"].values() for row in s.values())
+    result["strata_above_ideal"] = above
+    result["any_stratum_beats_ideal"] = above > 0
     scores = np.array([r["score"] for r in records])
     labels = np.array([r["positive"] for r in records])
     fpr, tpr, _ = roc_curve(scores, labels)
     result["roc"] = {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
-    return result
+    return result, records
+
+
+def _variant(path: Path) -> str | None:
+    """The quantised variant a file holds, by the export's names: parcelscan.int8.onnx -> "int8";
+    None for the fp32 parcelscan.onnx."""
+    parts = path.name.split(".")
+    return parts[1] if len(parts) == 3 and parts[1] in VARIANT_AUROC_TOLERANCE else None
 
 
 def _finite(obj):
@@ -251,9 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     command = "python scripts/evaluate.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
-    results, curves = {}, {}
+    results, curves, first_records = {}, {}, None
     for path in args.model:
-        r = evaluate(path, args.data, args.limit, args.batch, args.threads, args.region_grow)
+        r, records = evaluate(path, args.data, args.limit, args.batch, args.threads, args.region_grow)
+        if first_records is None:  # the fp32 model's: the targets are judged on it
+            first_records = records
         r["command"] = command
         results[path.name] = r
         curves[f"{path.name} (AUROC {r['summary']['auroc']:.4f})"] = (r["roc"]["fpr"], r["roc"]["tpr"])
@@ -266,13 +287,21 @@ def main(argv: list[str] | None = None) -> int:
         )
     first = args.model[0]
     stem = first.name.split(".")[0]
+    base = results[first.name]["summary"]["auroc"]
+    drops = {_variant(p): base - results[p.name]["summary"]["auroc"] for p in args.model[1:] if _variant(p)}
+    above = results[first.name]["strata_above_ideal"]
+    targets = quality_targets(first_records, auroc_drop=drops, strata_above_ideal=above)
+    results[first.name]["targets"] = targets
+    print(f"targets ({first.name}):")
+    for t in targets:
+        verdict = "met" if t["met"] else "NOT met"
+        print(f"  {t['target']}: {t['measured']:.4g} ({t['rule']} {t['required']:g}): {verdict}")
     out_json = first.parent / f"{stem}.eval.json"
     out_json.write_text(json.dumps(_finite(results), indent=1, default=float))
     write_roc_png(first.parent / f"{stem}.roc.png", curves, log_fpr=True, title="held-out parcels")
     card_path = first.parent / f"{stem}.json"
     if not args.no_card and card_path.is_file():
         card = json.loads(card_path.read_text())
-        base = results[first.name]["summary"]["auroc"]
         card["evaluation"] = {
             "command": command,
             "data": results[first.name]["data"],
@@ -281,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             "false_alarms_by_content": results[first.name]["false_alarms_by_content"],
             "auroc_delta_vs_fp32": {k: v["summary"]["auroc"] - base for k, v in results.items()},
             "any_stratum_beats_ideal": results[first.name]["any_stratum_beats_ideal"],
+            "targets": targets,
             "files": [out_json.name, f"{stem}.roc.png"],
         }
         card_path.write_text(json.dumps(_finite(card), indent=1, default=float))

@@ -292,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the model is the average of the weights after each of the last N epochs, batch-norm "
         "statistics measured again (stochastic weight averaging; 0: the best epoch)",
     )
+    p.add_argument(
+        "--freeze-bn",
+        action="store_true",
+        help="with --init: batch norm keeps and uses those weights' statistics (fine-tuning with "
+        "small batches, e.g. on a CPU)",
+    )
     p.add_argument("--work", type=Path, default=Path("out/train_run"), help="checkpoints and logs")
     p.add_argument("--no-int8", action="store_true")
     p.add_argument("--no-fp16", action="store_true")
@@ -306,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--average-epochs must be 0 to --epochs ({args.epochs}), got {args.average_epochs}")
     if args.mine_hard and args.init is None:
         p.error("--mine-hard needs --init WEIGHTS to mine with")
+    if args.freeze_bn and args.init is None:
+        p.error("--freeze-bn needs --init WEIGHTS whose statistics to keep")
     if args.init is not None and not args.init.is_file():
         p.error(f"--init {args.init}: no such weights file")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -340,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         context=args.context_blocks,
         loader_workers=args.loader_workers,
         average_epochs=args.average_epochs,
+        freeze_bn=args.freeze_bn,
     )
     t0 = time.time()
     model, history = train(train_ex, val_ex, pre, cfg, args.work, resume=args.resume, init=args.init)

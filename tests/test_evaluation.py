@@ -9,6 +9,7 @@ import pytest
 from parcelscan.evaluation import (
     auroc,
     localisation_hit,
+    quality_targets,
     roc_curve,
     stratify,
     summary,
@@ -183,6 +184,57 @@ def test_stratify_by_a_mass_key_ranks_against_all_negatives():
     assert book["tpr_at_1pct"] == 0.0 and book["hit_rate"] == 0.0
     # Thresholds from elsewhere (e.g. a validation set) are applied as given.
     assert stratify(RECORDS, "concealment", thresholds={0.01: 0.3})["laptop"]["tpr_at_1pct"] == 1.0
+
+
+def test_quality_targets_judge_each_target_and_count_only_detectable_masses_per_concealment():
+    records = [{**r, "masses": [dict(m) for m in r["masses"]]} for r in RECORDS]
+    for r in records[4:6]:  # the laptops and parcel 6's book: d' 10; parcel 7's book keeps d' 3
+        for m in r["masses"]:
+            m["dprime"] = 10.0
+    rows = quality_targets(records, auroc_drop={"int8": 0.004, "fp16": -0.002}, strata_above_ideal=0)
+    by = {r["target"]: r for r in rows}
+    assert list(by) == [
+        "parcel AUROC",
+        "TPR at 1 % FPR",
+        "TPR at 1 % FPR, book, masses with d' >= 5.55",
+        "TPR at 1 % FPR, laptop, masses with d' >= 5.55",
+        "localisation hit rate",
+        "int8 AUROC within fp32's",
+        "fp16 AUROC within fp32's",
+        "strata above the ideal observer",
+    ]
+    assert by["parcel AUROC"]["measured"] == 0.75 and not by["parcel AUROC"]["met"]
+    assert (
+        by["TPR at 1 % FPR"]["measured"] == pytest.approx(1 / 3) and by["TPR at 1 % FPR"]["n_positive"] == 3
+    )
+    # at the 1 % point of the negatives (0.4): laptops 0.9 and 0.35, one of two; parcel 7's book
+    # (d' 3) is left out, so the book row holds parcel 6 alone
+    laptop = by["TPR at 1 % FPR, laptop, masses with d' >= 5.55"]
+    book = by["TPR at 1 % FPR, book, masses with d' >= 5.55"]
+    assert (laptop["measured"], laptop["n_positive"], book["measured"], book["n_positive"]) == (
+        0.5,
+        2,
+        0.0,
+        1,
+    )
+    assert by["localisation hit rate"]["measured"] == 0.5
+    assert by["int8 AUROC within fp32's"]["met"] and not by["fp16 AUROC within fp32's"]["met"]
+    assert by["strata above the ideal observer"]["met"]
+    assert quality_targets(records, strata_above_ideal=2)[-1]["met"] is False
+
+    separated = [{**r, "score": 0.95} if r["positive"] else r for r in records]
+    by = {r["target"]: r for r in quality_targets(separated)}
+    assert by["parcel AUROC"]["met"] and by["TPR at 1 % FPR"]["met"] and len(by) == 5
+    assert by["TPR at 1 % FPR, book, masses with d' >= 5.55"]["met"]
+    assert not by["localisation hit rate"]["met"]  # the regions did not move
+    with pytest.raises(ValueError, match="unknown variant"):
+        quality_targets(records, auroc_drop={"int4": 0.0})
+    undetectable = [{**r, "masses": [{**m, "dprime": 1.0} for m in r["masses"]]} for r in records]
+    assert [r["target"] for r in quality_targets(undetectable)] == [
+        "parcel AUROC",
+        "TPR at 1 % FPR",
+        "localisation hit rate",
+    ]
 
 
 def test_stratify_by_a_record_key_and_by_bins():

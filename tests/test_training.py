@@ -159,6 +159,12 @@ def test_evaluate_script_writes_metrics_roc_and_card(trained):
     assert "benign" in result["parcelscan.onnx"]["strata"]["category"]  # the sample's one negative
     card = json.loads((out / "parcelscan.json").read_text())
     assert set(card["evaluation"]["auroc_delta_vs_fp32"]) == {Path(m).name for m in models}
+    targets = {t["target"]: t for t in card["evaluation"]["targets"]}  # each judged met or not
+    assert {"parcel AUROC", "int8 AUROC within fp32's", "fp16 AUROC within fp32's"} <= set(targets)
+    assert targets["parcel AUROC"]["measured"] == s["auroc"] and targets["parcel AUROC"]["required"] == 0.99
+    int8_drop = s["auroc"] - result["parcelscan.int8.onnx"]["summary"]["auroc"]
+    assert targets["int8 AUROC within fp32's"]["measured"] == pytest.approx(int8_drop, abs=1e-12)
+    assert result["parcelscan.onnx"]["targets"] == card["evaluation"]["targets"]
     assert (out / "parcelscan.roc.png").read_bytes()[:4] == b"\x89PNG"
     # tampering is refused: the card's sha256 no longer matches
     tampered = out / "parcelscan.int8.onnx"
@@ -497,3 +503,39 @@ def test_weight_averaging_returns_the_mean_of_the_last_epochs_and_survives_a_res
 
     with pytest.raises(ValueError, match="average_epochs must be 0 to epochs"):
         run(tmp_path / "d", average_epochs=3)
+
+
+def test_frozen_batch_norm_keeps_the_init_statistics_while_the_weights_train(tmp_path):
+    from parcelscan.preprocess import PreprocessConfig
+    from parcelscan.training.data import load_dataset
+    from parcelscan.training.loop import TrainConfig, train
+
+    pre = PreprocessConfig()
+    examples = load_dataset(SAMPLE, pre, limit=3, progress=False)
+    init = _trained_looking(DetectorNet(context=3), 4).state_dict()
+    torch.save(init, tmp_path / "init.pt")
+    base = dict(epochs=2, tiles_per_epoch=16, batch_size=8, tile=64, seed=5, patience=9)
+    quiet = lambda *_: None  # noqa: E731
+
+    def run(work, init=tmp_path / "init.pt", **kw):
+        return train(examples, examples, pre, TrainConfig(**{**base, **kw}), work, log=quiet, init=init)
+
+    for average in (0, 2):  # the best epoch, or the average, which must not measure them again
+        model, _ = run(tmp_path / f"frozen{average}", freeze_bn=True, average_epochs=average)
+        last = torch.load(tmp_path / f"frozen{average}" / "last.pt", weights_only=True)["model"]
+        for state in (last, model.state_dict()) if average else (last,):  # best may be the init
+            for name, w in state.items():
+                if "running_" in name or "num_batches" in name:
+                    assert torch.equal(w, init[name]), name
+            assert not torch.equal(state["head.weight"], init["head.weight"])  # the weights trained
+            bn_scale = "stem.1.weight"  # batch-norm scales and shifts train too
+            assert not torch.equal(state[bn_scale], init[bn_scale])
+    run(tmp_path / "free")  # the contrast: without freezing, training moves them
+    free = torch.load(tmp_path / "free" / "last.pt", weights_only=True)["model"]
+    assert not torch.equal(free["stem.1.running_mean"], init["stem.1.running_mean"])
+
+    with pytest.raises(ValueError, match="freeze_bn needs trained weights"):
+        train(examples, examples, pre, TrainConfig(**base, freeze_bn=True), tmp_path / "x", log=quiet)
+    torch.save(_trained_looking(DetectorNet(context=0), 4).state_dict(), tmp_path / "small.pt")
+    with pytest.raises(ValueError, match="lacks context blocks"):
+        run(tmp_path / "y", freeze_bn=True, init=tmp_path / "small.pt")

@@ -34,8 +34,10 @@ import numpy as np
 
 __all__ = [
     "FPR_TARGETS",
+    "VARIANT_AUROC_TOLERANCE",
     "auroc",
     "localisation_hit",
+    "quality_targets",
     "roc_curve",
     "stratify",
     "summary",
@@ -46,6 +48,8 @@ __all__ = [
 
 FPR_TARGETS = (0.01, 0.001)  # false-alarm rates reported as "tpr_at_1pct", "tpr_at_0.1pct"
 _RECORD_KEYS = ("score", "positive", "masses", "regions")
+#: How far a quantised model's AUROC may lie from the fp32 model's (the model's quality targets).
+VARIANT_AUROC_TOLERANCE = {"int8": 0.005, "fp16": 0.001}
 
 
 def _scores_labels(scores: object, labels: object) -> tuple[np.ndarray, np.ndarray]:
@@ -311,6 +315,72 @@ def stratify(
         raise ValueError(f"no record or mass has the key {key!r}")
     ordered = sorted(strata.items(), key=lambda kv: kv[0][0])
     return {label: _metrics(groups, neg, thresholds) for (_, label), groups in ordered}
+
+
+def quality_targets(
+    records: Sequence[dict],
+    auroc_drop: Mapping[str, float] | None = None,
+    strata_above_ideal: int | None = None,
+) -> list[dict[str, Any]]:
+    """Each quality target of the detector, measured on held-out ``records`` and judged met or not.
+
+    The targets: parcel AUROC >= 0.99; TPR >= 0.95 at 1 % FPR; for every concealment type, TPR >=
+    0.90 at 1 % FPR among masses the ideal observer finds (d' >= :func:`required_dprime`, 5.55: 90 %
+    found among 1000 locations at 1 % false alarms); localisation hit rate >= 0.95; and, when given,
+    ``auroc_drop`` {variant: fp32 AUROC - variant AUROC} within :data:`VARIANT_AUROC_TOLERANCE` either
+    way, and no ``strata_above_ideal`` (a stratum whose TPR the ideal observer's cannot explain: a
+    label leak).
+    "At 1 % FPR" is the 1 % false-alarm point of these records' negatives, as ``tpr_at_1pct`` of
+    :func:`summary` (not a card's threshold, which validation data chose); the hit rate is
+    ``summary``'s, so it counts the regions in ``records``.
+
+    Returns rows {"target", "measured", "rule" (">=": measured >= required; "<=": measured <= required;
+    "within": |measured| <= required), "required", "met", "n_positive" (None where no positives are
+    counted)}.
+    """
+    from .physics.observer import required_dprime
+
+    overall = summary(records, math.inf)  # checks the records; its threshold is not used here
+    n_pos, at_1pct = overall["n_positive"], overall["threshold_at_1pct"]
+    rows = [
+        ("parcel AUROC", overall["auroc"], ">=", 0.99, n_pos),
+        ("TPR at 1 % FPR", overall["tpr_at_1pct"], ">=", 0.95, n_pos),
+    ]
+    detectable = required_dprime()
+    kept = []
+    for r in records:
+        ms = [m for m in r["masses"] if m.get("dprime", -math.inf) >= detectable]
+        if ms or not r["positive"]:
+            kept.append({**r, "masses": ms})
+    if any(r["positive"] for r in kept):
+        for kind, row in stratify(kept, "concealment", thresholds={0.01: at_1pct}).items():
+            text = f"TPR at 1 % FPR, {kind}, masses with d' >= {detectable:.2f}"
+            rows.append((text, row["tpr_at_1pct"], ">=", 0.90, row["n_positive"]))
+    rows.append(("localisation hit rate", overall["hit_rate"], ">=", 0.95, n_pos))
+    for variant, drop in (auroc_drop or {}).items():
+        if variant not in VARIANT_AUROC_TOLERANCE:
+            raise ValueError(
+                f"auroc_drop: unknown variant {variant!r}, not one of {list(VARIANT_AUROC_TOLERANCE)}"
+            )
+        rows.append(
+            (f"{variant} AUROC within fp32's", float(drop), "within", VARIANT_AUROC_TOLERANCE[variant], None)
+        )
+    if strata_above_ideal is not None:
+        rows.append(("strata above the ideal observer", strata_above_ideal, "<=", 0, None))
+    out = []
+    for text, measured, rule, required, n in rows:
+        met = {">=": measured >= required, "<=": measured <= required, "within": abs(measured) <= required}
+        out.append(
+            {
+                "target": text,
+                "measured": measured,
+                "rule": rule,
+                "required": required,
+                "met": bool(met[rule]) and math.isfinite(measured),
+                "n_positive": n,
+            }
+        )
+    return out
 
 
 # Plot layout in pixels, and BGR colours that stay distinct for colour-blind readers (Okabe-Ito).

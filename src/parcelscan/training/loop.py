@@ -39,6 +39,7 @@ class TrainConfig:
     context: int = 3  # dilated residual blocks at 1/16 (DetectorNet); init weights may have fewer
     loader_workers: int = 0  # processes cutting training tiles (0: in the training process)
     average_epochs: int = 0  # > 0: the result averages the weights after each of the last N epochs
+    freeze_bn: bool = False  # with init weights: batch norm keeps and uses their statistics
 
 
 @torch.no_grad()
@@ -134,7 +135,13 @@ def train(
     and is not a choice among noisy validation scores. Its batch-norm statistics are measured again on
     a fresh epoch of training tiles (averaged statistics would not describe the averaged weights). It
     is saved as ``averaged.pt`` and validated as the last history entry ``epoch: "average"``;
-    ``best.pt`` still holds the best single epoch."""
+    ``best.pt`` still holds the best single epoch.
+
+    With ``cfg.freeze_bn`` every batch-norm layer normalises with the running statistics of the
+    ``init`` weights and never updates them (its scale and shift still train), as detection
+    fine-tuning does when its batches are small: a batch of 16 tiles, most of them background,
+    estimates the statistics of a network trained at batch 64 poorly. An average then keeps those
+    statistics too, since every averaged epoch was trained against them."""
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -156,8 +163,12 @@ def train(
 
     if cfg.mine_hard and init is None:  # a resumed mining run mines again with its init: same tiles
         raise ValueError("mine_hard needs trained weights to mine with: give init")
+    if cfg.freeze_bn and init is None:
+        raise ValueError("freeze_bn needs trained weights whose statistics to keep: give init")
     if init is not None:
         grown = load_grown(model, torch.load(init, map_location=device, weights_only=True))
+        if grown and cfg.freeze_bn:
+            raise ValueError(f"freeze_bn: {init} lacks context blocks, whose statistics cannot be kept")
         if grown:
             log(f"grown from {init}: {len(grown)} new tensors (context blocks that start as the identity)")
         if resume is None:  # the starting point is the one to beat: fine-tuning never ends worse
@@ -197,6 +208,10 @@ def train(
     t_start, stale = time.time(), 0
     for epoch in range(start, cfg.epochs):
         model.train()
+        if cfg.freeze_bn:
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.eval()
         sampler.set_epoch(epoch)
         losses = []
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
@@ -235,9 +250,12 @@ def train(
             log(f"stopping: time budget of {cfg.max_minutes} min reached")
             break
     if _averaged(average):
-        model.load_state_dict(average.module.state_dict())
-        sampler.set_epoch(cfg.epochs)  # tiles of no training epoch measure the statistics
-        update_bn(loader, model, device)
+        with torch.no_grad():  # parameters only: the copy's buffers are those of the untrained network
+            for p, q in zip(model.parameters(), average.module.parameters(), strict=True):
+                p.copy_(q)
+        if not cfg.freeze_bn:
+            sampler.set_epoch(cfg.epochs)  # tiles of no training epoch measure the statistics
+            update_bn(loader, model, device)
         torch.save(model.state_dict(), out_dir / "averaged.pt")
         record = {
             "epoch": "average",
