@@ -41,6 +41,7 @@ from parcelscan.evaluation import (
 )
 from parcelscan.io.npz import read_npz
 from parcelscan.postprocess import alarm_regions
+from parcelscan.sim.dataset import dataset_problem
 from parcelscan.training.export import sha256
 
 MASS_BINS = [5, 20, 50, 200, 500, 2000]
@@ -267,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.region_grow is not None and not 0 < args.region_grow <= 1:
         p.error(f"--region-grow must be in (0, 1], got {args.region_grow}")
+    if (problem := dataset_problem(args.data)) is not None:
+        p.error(f"--data {problem}")
+    for path in args.model:
+        if not path.is_file():
+            p.error(f"--model {path}: no such model file")
     command = "python scripts/evaluate.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )

@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parcelscan.preprocess import PreprocessConfig
+from parcelscan.sim.dataset import dataset_problem
 from parcelscan.training.data import DatasetParcels
 from parcelscan.training.network import DetectorNet
 from train import export_all, save_weights
@@ -43,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--seed", type=int, default=None, help="calibration sampling seed (default: the card's)")
     args = p.parse_args(argv)
+    for flag, path in (("--weights", args.weights), ("--card", args.card)):
+        if not path.is_file():
+            p.error(f"{flag} {path}: no such file")
+    named = [("--data", d) for d in args.data] + [("--val", d) for d in args.val]
+    for flag, d in named + ([("--val-single", args.val_single)] if args.val_single is not None else []):
+        if (problem := dataset_problem(d)) is not None:
+            p.error(f"{flag} {problem}")
     card = json.loads(args.card.read_text())
     card.pop("evaluation", None)  # the files change: evaluate again
     command = "python scripts/export.py " + " ".join(

@@ -30,6 +30,7 @@ from parcelscan.evaluation import auroc, threshold_at_fpr, tpr_at_fpr
 from parcelscan.postprocess import DEFAULT_REGION_GROW
 from parcelscan.preprocess import PreprocessConfig
 from parcelscan.preprocess.tiling import tiles
+from parcelscan.sim.dataset import dataset_problem
 from parcelscan.training.data import load_dataset, load_datasets
 from parcelscan.training.export import OUTPUT_NAMES, embed_card, export_fp16, export_int8, export_onnx, sha256
 from parcelscan.training.loop import TrainConfig, train
@@ -310,6 +311,14 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--workers must be at least 1 and --loader-workers at least 0")
     if not 0 <= args.average_epochs <= args.epochs:
         p.error(f"--average-epochs must be 0 to --epochs ({args.epochs}), got {args.average_epochs}")
+    named = [("--data", d) for d in args.data or []] + [("--val", args.val)]
+    named += [("--threshold-data", d) for d in args.threshold_data or []]
+    named += [("--val-single", args.val_single)] if args.val_single is not None else []
+    for flag, d in named:
+        if (problem := dataset_problem(d)) is not None:
+            p.error(f"{flag} {problem}")
+    if args.resume is not None and not args.resume.is_file():
+        p.error(f"--resume {args.resume}: no such checkpoint")
     if args.mine_hard and args.init is None:
         p.error("--mine-hard needs --init WEIGHTS to mine with")
     if args.freeze_bn and args.init is None:

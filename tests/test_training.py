@@ -539,3 +539,71 @@ def test_frozen_batch_norm_keeps_the_init_statistics_while_the_weights_train(tmp
     torch.save(_trained_looking(DetectorNet(context=0), 4).state_dict(), tmp_path / "small.pt")
     with pytest.raises(ValueError, match="lacks context blocks"):
         run(tmp_path / "y", freeze_bn=True, init=tmp_path / "small.pt")
+
+
+def test_scripts_name_a_folder_that_is_not_a_dataset_before_doing_any_work(tmp_path, capsys):
+    import evaluate as evaluate_script
+    import export as export_script
+    from parcelscan.preprocess import PreprocessConfig
+    from parcelscan.sim.dataset import dataset_problem
+    from parcelscan.training.data import DatasetParcels
+
+    empty, bad, listless = tmp_path / "empty", tmp_path / "bad", tmp_path / "listless"
+    for d in (empty, bad, listless):
+        d.mkdir()
+    (bad / "index.json").write_text("{not json")
+    (listless / "index.json").write_text('{"parcels": 3}')
+    assert dataset_problem(SAMPLE) is None
+    assert dataset_problem(tmp_path / "missing") == f"{tmp_path / 'missing'}: no such dataset folder"
+    assert "no index.json" in dataset_problem(empty) and "JSONDecodeError" in dataset_problem(bad)
+    assert "'parcels' must be a list, got int" in dataset_problem(listless)
+    with pytest.raises(FileNotFoundError, match=r"no index\.json"):
+        DatasetParcels([SAMPLE, empty], PreprocessConfig())
+    with pytest.raises(ValueError, match="'parcels' must be a list"):
+        DatasetParcels([listless], PreprocessConfig())
+
+    model = Path(__file__).resolve().parents[1] / "models" / "parcelscan.onnx"
+    train_args = ["--data", str(SAMPLE), "--val", str(SAMPLE), "--out", str(tmp_path / "m")]
+    cases = [
+        (train_script.main, ["--data", str(empty), "--val", str(SAMPLE)], f"--data {empty}: no index.json"),
+        (
+            train_script.main,
+            [*train_args, "--threshold-data", str(SAMPLE), str(bad)],
+            f"--threshold-data {bad}",
+        ),
+        (train_script.main, [*train_args, "--val-single", str(tmp_path / "x")], "no such dataset folder"),
+        (train_script.main, [*train_args, "--resume", str(tmp_path / "last.pt")], "no such checkpoint"),
+        (
+            evaluate_script.main,
+            ["--model", str(model), "--data", str(listless)],
+            f"--data {listless / 'index.json'}",
+        ),
+        (
+            evaluate_script.main,
+            ["--model", str(tmp_path / "m.onnx"), "--data", str(SAMPLE)],
+            "no such model file",
+        ),
+        (
+            export_script.main,
+            [
+                "--weights",
+                str(tmp_path / "w.pt"),
+                "--card",
+                str(model),
+                "--data",
+                str(SAMPLE),
+                "--val",
+                str(SAMPLE),
+            ],
+            "--weights",
+        ),
+        (
+            export_script.main,
+            ["--weights", str(model), "--card", str(model), "--data", str(SAMPLE), "--val", str(empty)],
+            f"--val {empty}: no index.json",
+        ),
+    ]
+    for main, args, message in cases:
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+        assert exc.value.code == 2 and message in capsys.readouterr().err, args

@@ -27,7 +27,14 @@ from ..io.npz import read_npz, write_npz
 from .catalogue import SceneConfig, random_parcel
 from .render import Rendered, render_scene
 
-__all__ = ["LABEL_FORMAT_VERSION", "generate_dataset", "label_dict", "load_example", "simulate_parcel"]
+__all__ = [
+    "LABEL_FORMAT_VERSION",
+    "dataset_problem",
+    "generate_dataset",
+    "label_dict",
+    "load_example",
+    "simulate_parcel",
+]
 
 LABEL_FORMAT_VERSION = 1
 
@@ -148,6 +155,26 @@ def generate_dataset(
     }
     (out_dir / "index.json").write_text(json.dumps(index, indent=1))
     return index
+
+
+def dataset_problem(root: str | os.PathLike) -> str | None:
+    """Why ``root`` cannot be read as a dataset folder (one line naming it), or None when it can.
+
+    Checks what a reader needs first: the folder and its ``index.json`` listing parcels; the scans
+    and labels it names are checked when they are read."""
+    root = Path(root)
+    if not root.is_dir():
+        return f"{root}: no such dataset folder"
+    index = root / "index.json"
+    if not index.is_file():
+        return f"{root}: no index.json, not a dataset folder (make one: `parcelscan simulate --out {root}`)"
+    try:
+        parcels = json.loads(index.read_text())["parcels"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+        return f"{index}: not a dataset index with a 'parcels' list ({type(e).__name__}: {e})"
+    if not isinstance(parcels, list):
+        return f"{index}: 'parcels' must be a list, got {type(parcels).__name__}"
+    return None
 
 
 def load_example(dataset_dir: str | os.PathLike, parcel_id: str):

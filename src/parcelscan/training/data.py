@@ -23,6 +23,7 @@ from tqdm import tqdm
 from ..io.npz import read_npz
 from ..preprocess import PreprocessConfig, Preprocessor
 from ..preprocess.tiling import resample
+from ..sim.dataset import dataset_problem
 
 __all__ = ["DatasetParcels", "Example", "TileSampler", "load_dataset", "load_datasets"]
 
@@ -83,12 +84,12 @@ class DatasetParcels(Sequence):
     def __init__(self, roots: list[str | Path], config: PreprocessConfig, limit: int | None = None):
         self.items: list[tuple[Path, dict]] = []
         for root in map(Path, roots):
-            index_path = root / "index.json"
-            if not index_path.is_file():
-                raise FileNotFoundError(
-                    f"{root}: no index.json (generate with `parcelscan simulate --out {root}`)"
-                )
-            self.items += [(root, e) for e in json.loads(index_path.read_text())["parcels"][:limit]]
+            problem = dataset_problem(root)
+            if problem is not None:  # missing, or an index.json that lists no parcels
+                raise (ValueError if (root / "index.json").is_file() else FileNotFoundError)(problem)
+            self.items += [
+                (root, e) for e in json.loads((root / "index.json").read_text())["parcels"][:limit]
+            ]
         self.pre = Preprocessor(config)
 
     def __len__(self) -> int:
