@@ -196,6 +196,7 @@ def evaluate(
     records = _records(model, data, entries, batch)
     result = {
         "model": model_path.name,
+        "precision": model.card.get("precision"),  # as exported into the file: fp32, int8 or fp16
         "data": {"dir": str(data), "seed": index.get("seed"), "count": len(entries)},
         "region_grow_threshold": model.region_grow_threshold,
         # the operating threshold: the single-energy one for a set of single-energy scans only
@@ -230,13 +231,6 @@ def evaluate(
     fpr, tpr, _ = roc_curve(scores, labels)
     result["roc"] = {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
     return result, records
-
-
-def _variant(path: Path) -> str | None:
-    """The quantised variant a file holds, by the export's names: parcelscan.int8.onnx -> "int8";
-    None for the fp32 parcelscan.onnx."""
-    parts = path.name.split(".")
-    return parts[1] if len(parts) == 3 and parts[1] in VARIANT_AUROC_TOLERANCE else None
 
 
 def _finite(obj):
@@ -294,7 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     first = args.model[0]
     stem = first.name.split(".")[0]
     base = results[first.name]["summary"]["auroc"]
-    drops = {_variant(p): base - results[p.name]["summary"]["auroc"] for p in args.model[1:] if _variant(p)}
+    later = [results[p.name] for p in args.model[1:]]
+    drops = {
+        r["precision"]: base - r["summary"]["auroc"]
+        for r in later
+        if r["precision"] in VARIANT_AUROC_TOLERANCE
+    }
     above = results[first.name]["strata_above_ideal"]
     targets = quality_targets(first_records, auroc_drop=drops, strata_above_ideal=above)
     results[first.name]["targets"] = targets

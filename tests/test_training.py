@@ -162,6 +162,7 @@ def test_evaluate_script_writes_metrics_roc_and_card(trained):
     targets = {t["target"]: t for t in card["evaluation"]["targets"]}  # each judged met or not
     assert {"parcel AUROC", "int8 AUROC within fp32's", "fp16 AUROC within fp32's"} <= set(targets)
     assert targets["parcel AUROC"]["measured"] == s["auroc"] and targets["parcel AUROC"]["required"] == 0.99
+    assert [result[Path(m).name]["precision"] for m in models] == ["fp32", "int8", "fp16"]  # the files' own
     int8_drop = s["auroc"] - result["parcelscan.int8.onnx"]["summary"]["auroc"]
     assert targets["int8 AUROC within fp32's"]["measured"] == pytest.approx(int8_drop, abs=1e-12)
     assert result["parcelscan.onnx"]["targets"] == card["evaluation"]["targets"]
