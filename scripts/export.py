@@ -22,10 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parcelscan.preprocess import PreprocessConfig
-from parcelscan.sim.dataset import dataset_problem
 from parcelscan.training.data import DatasetParcels
 from parcelscan.training.network import DetectorNet
-from train import export_all, save_weights
+from train import check_dataset_args, export_all, save_weights
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,9 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             p.error(f"{flag} {path}: no such file")
     named = [("--data", d) for d in args.data] + [("--val", d) for d in args.val]
-    for flag, d in named + ([("--val-single", args.val_single)] if args.val_single is not None else []):
-        if (problem := dataset_problem(d)) is not None:
-            p.error(f"{flag} {problem}")
+    check_dataset_args(p, [*named, ("--val-single", args.val_single)])
     card = json.loads(args.card.read_text())
     card.pop("evaluation", None)  # the files change: evaluate again
     command = "python scripts/export.py " + " ".join(

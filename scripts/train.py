@@ -223,6 +223,14 @@ def training_card(
     return card
 
 
+def check_dataset_args(p: argparse.ArgumentParser, named: list[tuple[str, Path | None]]) -> None:
+    """Stop with a usage error naming the first (flag, folder) that is not a dataset folder; a folder
+    of None is a flag not given."""
+    for flag, folder in named:
+        if folder is not None and (problem := dataset_problem(folder)) is not None:
+            p.error(f"{flag} {problem}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -311,12 +319,13 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--workers must be at least 1 and --loader-workers at least 0")
     if not 0 <= args.average_epochs <= args.epochs:
         p.error(f"--average-epochs must be 0 to --epochs ({args.epochs}), got {args.average_epochs}")
-    named = [("--data", d) for d in args.data or []] + [("--val", args.val)]
-    named += [("--threshold-data", d) for d in args.threshold_data or []]
-    named += [("--val-single", args.val_single)] if args.val_single is not None else []
-    for flag, d in named:
-        if (problem := dataset_problem(d)) is not None:
-            p.error(f"{flag} {problem}")
+    check_dataset_args(
+        p,
+        [("--data", d) for d in args.data or []]
+        + [("--val", args.val)]
+        + [("--threshold-data", d) for d in args.threshold_data or []]
+        + [("--val-single", args.val_single)],
+    )
     if args.resume is not None and not args.resume.is_file():
         p.error(f"--resume {args.resume}: no such checkpoint")
     if args.mine_hard and args.init is None:
