@@ -8,6 +8,7 @@ import pytest
 
 from parcelscan.evaluation import (
     auroc,
+    expected_tpr,
     localisation_hit,
     quality_targets,
     roc_curve,
@@ -17,6 +18,7 @@ from parcelscan.evaluation import (
     tpr_at_fpr,
     write_roc_png,
 )
+from parcelscan.physics.observer import detection_probability
 
 
 def _random_set(seed=0, n=300):
@@ -235,6 +237,39 @@ def test_quality_targets_judge_each_target_and_count_only_detectable_masses_per_
         "TPR at 1 % FPR",
         "localisation hit rate",
     ]
+
+
+def test_quality_targets_set_the_tpr_rows_beside_the_discrimination_bound():
+    records = [{**r, "masses": [dict(m) for m in r["masses"]]} for r in RECORDS]
+    # d' for finding each mass (10: found; 3: parcel 7's book, left out of its row) and for telling
+    # it from its carrier's innocent filling: parcel 5's laptop 10, parcel 6's laptop 0 and book 10
+    for r, found, told in zip(records[4:], (10.0, 10.0, 3.0), ([10.0], [0.0, 10.0], [3.0]), strict=True):
+        for m, d in zip(r["masses"], told, strict=True):
+            m["dprime"], m["dprime_discrimination"] = found, d
+    p10, p0, p3 = (detection_probability(d) for d in (10.0, 0.0, 3.0))
+    by = {r["target"]: r for r in quality_targets(records, auroc_drop={"int8": 0.0})}
+    # each parcel is found when any of its masses is: 1 - (1 - p0)(1 - p10) for parcel 6
+    overall = (p10 + (1 - (1 - p0) * (1 - p10)) + p3) / 3
+    assert by["TPR at 1 % FPR"]["discrimination_bound"] == pytest.approx(overall)
+    assert 0.69 < overall < 0.71  # parcel 7's book (d' 3) is found one time in ten
+    # the laptop row counts parcels 5 and 6 by their laptops alone; the book row parcel 6's book
+    laptop = by["TPR at 1 % FPR, laptop, masses with d' >= 5.55"]["discrimination_bound"]
+    assert laptop == pytest.approx((p10 + p0) / 2) and laptop == pytest.approx(0.5, abs=1e-4)
+    assert by["TPR at 1 % FPR, book, masses with d' >= 5.55"]["discrimination_bound"] == pytest.approx(p10)
+    for other in ("parcel AUROC", "localisation hit rate", "int8 AUROC within fp32's"):
+        assert by[other]["discrimination_bound"] is None
+    # a dataset without the discrimination d' (simulated before it was labelled): no bound
+    del records[5]["masses"][1]["dprime_discrimination"]
+    by = {r["target"]: r for r in quality_targets(records)}
+    assert by["TPR at 1 % FPR"]["discrimination_bound"] is None
+    assert by["TPR at 1 % FPR, book, masses with d' >= 5.55"]["discrimination_bound"] is None
+    laptop_row = by["TPR at 1 % FPR, laptop, masses with d' >= 5.55"]
+    assert laptop_row["discrimination_bound"] == pytest.approx(laptop)
+
+
+def test_expected_tpr_counts_a_parcel_found_when_any_mass_is():
+    assert expected_tpr([[0.5, 0.5], [0.0], [1.0, 0.0]]) == pytest.approx((0.75 + 0.0 + 1.0) / 3)
+    assert math.isnan(expected_tpr([]))
 
 
 def test_stratify_by_a_record_key_and_by_bins():

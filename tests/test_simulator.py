@@ -23,6 +23,16 @@ def _only(concealment: str, **kw) -> SceneConfig:
     return replace(SMALL, positive_fraction=1.0, concealment_weights=weights, **kw)
 
 
+# What each concealment's carrier could innocently hold where the mass is (None: it is hollow).
+INNOCENT = {
+    "mannequin": {None},
+    "tile_stack_layer": {"porcelain"},
+    "tile_blend": {"porcelain"},
+    "misdeclared_powder": {"Ni"},
+    "other_carrier": {None, "paper", "water"},  # a housing or toy; a book; a can of food
+}
+
+
 @pytest.mark.parametrize("concealment", CONCEALMENT_TYPES)
 def test_every_concealment_type_appears_and_its_mask_lies_where_the_label_says(concealment):
     rng = np.random.default_rng(abs(hash(concealment)) % 2**32)
@@ -42,6 +52,13 @@ def test_every_concealment_type_appears_and_its_mask_lies_where_the_label_says(c
         lines, pixels = np.nonzero(r.mask == k)
         assert (x0, y0, x1, y1) == (pixels.min(), lines.min(), pixels.max() + 1, lines.max() + 1)
         assert truth.mass_g > 0 and truth.dprime > 0
+        # the discrimination observer's innocent alternative: what the carrier could hold there
+        assert truth.innocent_material in INNOCENT[concealment]
+        if truth.innocent_material is None:  # a hollow carrier: any mass there is the anomaly
+            assert truth.dprime_discrimination == truth.dprime
+        else:  # telling it from more of the innocent filling is harder than finding it
+            assert 0 <= truth.dprime_discrimination < truth.dprime
+        assert truth.to_dict()["dprime_discrimination"] == round(truth.dprime_discrimination, 2)
     assert not scene.manifest_honest
 
 

@@ -154,14 +154,19 @@ def test_evaluate_script_writes_metrics_roc_and_card(trained):
         "material",
         "mass_g",
         "dprime",
+        "dprime_discrimination",
         "opaque_share",
     }
     assert "benign" in result["parcelscan.onnx"]["strata"]["category"]  # the sample's one negative
+    # beside each stratum of positives: the ideal observer, and the tighter discrimination observer
+    for row in result["parcelscan.onnx"]["strata"]["concealment"].values():
+        assert 0 <= row["ideal_discrimination_tpr"] <= row["ideal_tpr"] <= 1
     card = json.loads((out / "parcelscan.json").read_text())
     assert set(card["evaluation"]["auroc_delta_vs_fp32"]) == {Path(m).name for m in models}
     targets = {t["target"]: t for t in card["evaluation"]["targets"]}  # each judged met or not
     assert {"parcel AUROC", "int8 AUROC within fp32's", "fp16 AUROC within fp32's"} <= set(targets)
     assert targets["parcel AUROC"]["measured"] == s["auroc"] and targets["parcel AUROC"]["required"] == 0.99
+    assert 0 <= targets["TPR at 1 % FPR"]["discrimination_bound"] <= 1
     assert [result[Path(m).name]["precision"] for m in models] == ["fp32", "int8", "fp16"]  # the files' own
     int8_drop = s["auroc"] - result["parcelscan.int8.onnx"]["summary"]["auroc"]
     assert targets["int8 AUROC within fp32's"]["measured"] == pytest.approx(int8_drop, abs=1e-12)

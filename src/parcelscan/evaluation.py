@@ -36,6 +36,7 @@ __all__ = [
     "FPR_TARGETS",
     "VARIANT_AUROC_TOLERANCE",
     "auroc",
+    "expected_tpr",
     "localisation_hit",
     "quality_targets",
     "roc_curve",
@@ -317,6 +318,15 @@ def stratify(
     return {label: _metrics(groups, neg, thresholds) for (_, label), groups in ordered}
 
 
+def expected_tpr(probabilities: Sequence[Sequence[float]]) -> float:
+    """An observer's expected TPR over positive parcels, given for each parcel the probabilities that
+    it finds each of its masses: the mean over parcels of 1 - prod(1 - p) (a parcel is found when any
+    of its masses is). NaN for no parcels."""
+    if not probabilities:
+        return float("nan")
+    return float(np.mean([1 - np.prod([1 - float(p) for p in ps]) for ps in probabilities]))
+
+
 def quality_targets(
     records: Sequence[dict],
     auroc_drop: Mapping[str, float] | None = None,
@@ -336,15 +346,28 @@ def quality_targets(
 
     Returns rows {"target", "measured", "rule" (">=": measured >= required; "<=": measured <= required;
     "within": |measured| <= required), "required", "met", "n_positive" (None where no positives are
-    counted)}.
+    counted), "discrimination_bound"}. ``discrimination_bound`` (TPR rows only, where every counted
+    mass has a ``dprime_discrimination``, else None) is the TPR the discrimination observer would
+    reach on the same masses (:func:`expected_tpr` of
+    :func:`~parcelscan.physics.observer.detection_probability`): finding the mass and telling it from
+    the carrier's innocent filling in any amount. Below a target, it says the target needs more than
+    the rays hold: that innocent carriers never hold that much more filling just there.
     """
-    from .physics.observer import required_dprime
+    from .physics.observer import detection_probability, required_dprime
+
+    def bound(recs: list[dict], kind: str | None = None) -> float | None:
+        groups = [[m for m in r["masses"] if kind is None or m.get("concealment") == kind] for r in recs]
+        groups = [ms for ms, r in zip(groups, recs, strict=True) if r["positive"] and ms]
+        if not groups or any(m.get("dprime_discrimination") is None for ms in groups for m in ms):
+            return None
+        probabilities = [[detection_probability(m["dprime_discrimination"]) for m in ms] for ms in groups]
+        return expected_tpr(probabilities)
 
     overall = summary(records, math.inf)  # checks the records; its threshold is not used here
     n_pos, at_1pct = overall["n_positive"], overall["threshold_at_1pct"]
     rows = [
-        ("parcel AUROC", overall["auroc"], ">=", 0.99, n_pos),
-        ("TPR at 1 % FPR", overall["tpr_at_1pct"], ">=", 0.95, n_pos),
+        ("parcel AUROC", overall["auroc"], ">=", 0.99, n_pos, None),
+        ("TPR at 1 % FPR", overall["tpr_at_1pct"], ">=", 0.95, n_pos, bound(list(records))),
     ]
     detectable = required_dprime()
     kept = []
@@ -355,20 +378,27 @@ def quality_targets(
     if any(r["positive"] for r in kept):
         for kind, row in stratify(kept, "concealment", thresholds={0.01: at_1pct}).items():
             text = f"TPR at 1 % FPR, {kind}, masses with d' >= {detectable:.2f}"
-            rows.append((text, row["tpr_at_1pct"], ">=", 0.90, row["n_positive"]))
-    rows.append(("localisation hit rate", overall["hit_rate"], ">=", 0.95, n_pos))
+            rows.append((text, row["tpr_at_1pct"], ">=", 0.90, row["n_positive"], bound(kept, kind)))
+    rows.append(("localisation hit rate", overall["hit_rate"], ">=", 0.95, n_pos, None))
     for variant, drop in (auroc_drop or {}).items():
         if variant not in VARIANT_AUROC_TOLERANCE:
             raise ValueError(
                 f"auroc_drop: unknown variant {variant!r}, not one of {list(VARIANT_AUROC_TOLERANCE)}"
             )
         rows.append(
-            (f"{variant} AUROC within fp32's", float(drop), "within", VARIANT_AUROC_TOLERANCE[variant], None)
+            (
+                f"{variant} AUROC within fp32's",
+                float(drop),
+                "within",
+                VARIANT_AUROC_TOLERANCE[variant],
+                None,
+                None,
+            )
         )
     if strata_above_ideal is not None:
-        rows.append(("strata above the ideal observer", strata_above_ideal, "<=", 0, None))
+        rows.append(("strata above the ideal observer", strata_above_ideal, "<=", 0, None, None))
     out = []
-    for text, measured, rule, required, n in rows:
+    for text, measured, rule, required, n, limit in rows:
         met = {">=": measured >= required, "<=": measured <= required, "within": abs(measured) <= required}
         out.append(
             {
@@ -378,6 +408,7 @@ def quality_targets(
                 "required": required,
                 "met": bool(met[rule]) and math.isfinite(measured),
                 "n_positive": n,
+                "discrimination_bound": limit,
             }
         )
     return out

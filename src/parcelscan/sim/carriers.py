@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..physics.materials import get_material, mixture
+from ..physics.materials import Material, get_material, mixture
 from .geometry import Box, Cylinder, Ellipsoid, Shell, rotation_matrix
 from .scene import ConcealedMass, Item, Thing
 
@@ -85,8 +85,12 @@ def _hide(
     carrier: str,
     items: list[Item],
     slack: np.ndarray | None = None,
+    innocent: Material | None = None,
 ) -> ConcealedMass:
-    """Add the payload as an item near ``at`` (random offset within ``slack``) and label it."""
+    """Add the payload as an item near ``at`` (random offset within ``slack``) and label it.
+
+    innocent : what the carrier could innocently hold there (``ConcealedMass.innocent_material``).
+    """
     shape, rho, half = _mass_shape(rng, payload, fit)
     room = np.maximum((fit - half) if slack is None else slack, 0)
     pos = at + rng.uniform(-1, 1, 3) * room
@@ -102,7 +106,15 @@ def _hide(
         )
     )
     mass = items[-1].mass_g
-    return ConcealedMass([len(items) - 1], payload.material, mass, concealment, carrier, payload.form)
+    return ConcealedMass(
+        [len(items) - 1],
+        payload.material,
+        mass,
+        concealment,
+        carrier,
+        payload.form,
+        innocent_material=innocent,
+    )
 
 
 def mannequin(rng: np.random.Generator, payload: Payload | None = None, max_len_cm: float = 95.0) -> Carried:
@@ -296,6 +308,7 @@ def tile_stack(
                     "tile_stack_layer",
                     "tile stack",
                     "layer",
+                    innocent_material=body,
                 )
             )
             z += layer_t
@@ -322,6 +335,7 @@ def tile_stack(
                         f"blend {blend_w * 100:.0f} wt% in {n_blend} of {n} tiles",
                         benign_material=body,
                         benign_fraction=rho / mix_rho,
+                        innocent_material=body,
                     )
                 )
             masses[0].items.append(len(items) - 2)
@@ -352,6 +366,7 @@ def tile_stack(
                     "tile_stack_layer",
                     "tile stack",
                     "block in tile",
+                    innocent_material=body,
                 )
             )
         else:
@@ -402,6 +417,7 @@ def powder_container(rng: np.random.Generator, material: str, mass_g: float, con
                 "misdeclared_powder",
                 carrier,
                 "powder",
+                innocent_material=get_material("Ni"),
             )
         )
     return Carried(thing, masses)
@@ -485,6 +501,10 @@ def other_carrier(rng: np.random.Generator, payload: Payload | None = None) -> C
         declared = "canned food"
     masses = []
     if payload is not None:
-        masses.append(_hide(rng, payload, fit, at, "other_carrier", kind, items, slack=fit * 0.2))
+        # a book or a can is uniform (more paper, more food could sit there); a housing or toy is hollow
+        innocent = {"book": get_material("paper"), "can": get_material("water")}.get(kind)
+        masses.append(
+            _hide(rng, payload, fit, at, "other_carrier", kind, items, slack=fit * 0.2, innocent=innocent)
+        )
     mass = sum(it.mass_g for i, it in enumerate(items) if not masses or i not in masses[0].items)
     return Carried(Thing(kind, items, 2 * half + 0.1, (declared, mass)), masses)

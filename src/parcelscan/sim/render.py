@@ -17,7 +17,7 @@ import numpy as np
 from ..physics.attenuation import edge_energy_kev
 from ..physics.detector import digitise
 from ..physics.materials import Material
-from ..physics.observer import dprime
+from ..physics.observer import dprime, dprime_discrimination
 from ..scan import Scan
 from .geometry import ScanGeometry, chord_map
 from .scanner import ScannerConfig
@@ -37,6 +37,10 @@ class MassTruth:
     dprime : ideal-observer d' for detecting the mass against the same rays without it (any-contrast,
     variance-stabilised form); dprime_log : physics.md's small-contrast two-channel form (see
     :func:`parcelscan.physics.observer.dprime`).
+    innocent_material : what the innocent carrier could hold there (None: it should be hollow);
+    dprime_discrimination : d' for telling the mass from that material in any amount on the same
+    rays (:func:`parcelscan.physics.observer.dprime_discrimination`); equal to ``dprime`` when
+    there is no innocent material.
     """
 
     material: str
@@ -48,6 +52,8 @@ class MassTruth:
     n_pixels: int
     dprime: float
     dprime_log: float
+    innocent_material: str | None = None
+    dprime_discrimination: float | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -55,7 +61,12 @@ class MassTruth:
             "mass_g": round(self.mass_g, 2),
             "dprime": round(self.dprime, 2),
             "dprime_log": round(self.dprime_log, 2),
+            "dprime_discrimination": round(self.dprime_discrimination, 2),
         }
+
+    def __post_init__(self) -> None:
+        if self.dprime_discrimination is None:
+            self.dprime_discrimination = self.dprime
 
 
 @dataclass
@@ -223,15 +234,27 @@ def _mass_truth(mass, footprint, own, areal, materials, mu, model) -> MassTruth:
         )
     bbox = [int(pixels.min()), int(lines.min()), int(pixels.max()) + 1, int(lines.max()) + 1]
     with_obj = areal[:, lines, pixels].astype(np.float64)
-    background = with_obj.copy()
+    emptied = with_obj.copy()  # the rays with the mass taken out
     total_own = np.zeros(lines.size)
     for j, a in own.items():
-        background[j] -= a[lines, pixels]
+        emptied[j] -= a[lines, pixels]
         total_own += a[lines, pixels]
-    np.clip(background, 0, None, out=background)
+    np.clip(emptied, 0, None, out=emptied)
+    background = emptied
     if mass.benign_material is not None:
         names = [m.name for m in materials]
+        background = emptied.copy()
         background[names.index(mass.benign_material.name)] += mass.benign_fraction * total_own
+    detect, detect_log = dprime(model, background, with_obj, mu, form="both")
+    innocent = mass.innocent_material
+    discriminate = detect
+    if innocent is not None:
+        discriminate = min(
+            detect,
+            dprime_discrimination(
+                model, emptied, with_obj, mu, total_own, innocent.mu_rho(model.energies_kev)
+            )[0],
+        )
     return MassTruth(
         mass.material,
         mass.mass_g,
@@ -240,5 +263,8 @@ def _mass_truth(mass, footprint, own, areal, materials, mu, model) -> MassTruth:
         mass.form,
         bbox,
         int(lines.size),
-        *dprime(model, background, with_obj, mu, form="both"),
+        detect,
+        detect_log,
+        None if innocent is None else innocent.name,
+        discriminate,
     )

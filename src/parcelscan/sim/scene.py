@@ -78,6 +78,10 @@ class ConcealedMass:
     benign_material, benign_fraction : what the mass's rays would hold if it were innocent, for the
         ideal-observer background: for a blended tile, plain porcelain at (1 - wt fraction) of the
         areal density; for an inserted mass, nothing (benign_material None).
+    innocent_material : what the innocent carrier could hold in the mass's place in an unknown
+        amount, for the discrimination observer: declared nickel in a powder jar, porcelain in a
+        tile stack, paper in a book, food in a can; None where the carrier should be hollow
+        (a mannequin shell, a toy, a housing), where detecting the mass is the whole task.
     """
 
     items: list[int]
@@ -88,6 +92,7 @@ class ConcealedMass:
     form: str = "block"
     benign_material: Material | None = None
     benign_fraction: float = 0.0
+    innocent_material: Material | None = None
 
     def __post_init__(self) -> None:
         if self.concealment not in CONCEALMENT_TYPES:
