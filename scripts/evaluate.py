@@ -14,7 +14,9 @@ amount: the tighter bound where look-alikes, not photons, limit detection. Each 
 target (AUROC, TPR at 1 % FPR overall and per concealment among detectable masses, hit rate, the
 quantised models' AUROC, no stratum above the ideal observer) is printed and recorded as met or not,
 each TPR target beside the discrimination observer's TPR on the same masses
-(:func:`parcelscan.evaluation.quality_targets`; give the fp32 model first). Writes
+(:func:`parcelscan.evaluation.quality_targets`; give the fp32 model first). Every model's AUROC, TPRs
+and hit rate also get 95 % bootstrap intervals, and every later model the paired interval of its
+difference from the first (:func:`parcelscan.evaluation.metric_intervals`, ``paired_intervals``). Writes
 ``<name>.eval.json`` and ``<name>.roc.png`` beside the model and records the results in the card::
 
     parcelscan simulate --count 2000 --seed 3 --out out/heldout
@@ -37,6 +39,8 @@ from parcelscan.evaluation import (
     FPR_TARGETS,
     VARIANT_AUROC_TOLERANCE,
     expected_tpr,
+    metric_intervals,
+    paired_intervals,
     quality_targets,
     roc_curve,
     stratify,
@@ -259,6 +263,10 @@ def _finite(obj):
     return obj
 
 
+def _intervals_text(intervals: dict) -> str:
+    return "  ".join(f"{k} [{lo:.4f}, {hi:.4f}]" for k, (lo, hi) in intervals.items())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, nargs="+", required=True, help="ONNX model file(s), fp32 first")
@@ -288,8 +296,12 @@ def main(argv: list[str] | None = None) -> int:
     results, curves, first_records = {}, {}, None
     for path in args.model:
         r, records = evaluate(path, args.data, args.limit, args.batch, args.threads, args.region_grow)
+        # 95 % bootstrap intervals; later models also paired against the first on the same parcels
+        r["intervals"] = metric_intervals(records)
         if first_records is None:  # the fp32 model's: the targets are judged on it
             first_records = records
+        else:
+            r["paired_vs_first"] = paired_intervals(first_records, records)
         r["command"] = command
         results[path.name] = r
         curves[f"{path.name} (AUROC {r['summary']['auroc']:.4f})"] = (r["roc"]["fpr"], r["roc"]["tpr"])
@@ -300,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{s['fpr_at_threshold']:.3f}  hit rate {s['hit_rate']:.3f}  false regions/parcel "
             f"{s['false_regions_per_parcel']:.3f}  beats ideal: {r['any_stratum_beats_ideal']}"
         )
+        print("  95 % intervals: " + _intervals_text(r["intervals"]))
+        if "paired_vs_first" in r:
+            print(f"  minus {args.model[0].name}, paired: " + _intervals_text(r["paired_vs_first"]))
     first = args.model[0]
     stem = first.name.split(".")[0]
     base = results[first.name]["summary"]["auroc"]
@@ -331,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
             "strata": results[first.name]["strata"],
             "false_alarms_by_content": results[first.name]["false_alarms_by_content"],
             "auroc_delta_vs_fp32": {k: v["summary"]["auroc"] - base for k, v in results.items()},
+            "intervals": {k: v["intervals"] for k, v in results.items()},
+            "paired_vs_fp32": {k: v["paired_vs_first"] for k, v in results.items() if "paired_vs_first" in v},
             "any_stratum_beats_ideal": results[first.name]["any_stratum_beats_ideal"],
             "targets": targets,
             "files": [out_json.name, f"{stem}.roc.png"],

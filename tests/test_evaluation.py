@@ -10,6 +10,8 @@ from parcelscan.evaluation import (
     auroc,
     expected_tpr,
     localisation_hit,
+    metric_intervals,
+    paired_intervals,
     quality_targets,
     roc_curve,
     stratify,
@@ -270,6 +272,68 @@ def test_quality_targets_set_the_tpr_rows_beside_the_discrimination_bound():
 def test_expected_tpr_counts_a_parcel_found_when_any_mass_is():
     assert expected_tpr([[0.5, 0.5], [0.0], [1.0, 0.0]]) == pytest.approx((0.75 + 0.0 + 1.0) / 3)
     assert math.isnan(expected_tpr([]))
+
+
+def _scored(scores, labels):
+    """Records of scores and labels; a positive's one mass is hit when its score exceeds 0.5."""
+    return [
+        {
+            "score": float(s),
+            "positive": bool(y),
+            "masses": [{"centre": (1, 1)}] if y else [],
+            "regions": [(0, 0, 2, 2)] if s > 0.5 else [],
+        }
+        for s, y in zip(scores, labels, strict=True)
+    ]
+
+
+def test_metric_intervals_hold_the_estimate_and_narrow_with_more_parcels():
+    small = _scored(*_random_set(seed=1, n=300))
+    large = _scored(*_random_set(seed=1, n=3000))
+    a, b = metric_intervals(small), metric_intervals(large)
+    assert list(a) == ["auroc", "tpr_at_1pct", "tpr_at_0.1pct", "hit_rate"]
+    for records, iv in ((small, a), (large, b)):
+        point = summary(records, 0.5)
+        for k in ("auroc", "tpr_at_1pct", "hit_rate"):
+            assert iv[k][0] <= point[k] <= iv[k][1]
+    # ten times the parcels: about sqrt(10) = 3.2 times narrower
+    ratio = (a["auroc"][1] - a["auroc"][0]) / (b["auroc"][1] - b["auroc"][0])
+    assert 2.3 < ratio < 4.3
+    assert metric_intervals(small, seed=0) == a  # reproducible
+    assert metric_intervals(small, seed=5) != a
+    narrow = metric_intervals(small, level=0.5)
+    assert a["auroc"][0] < narrow["auroc"][0] < narrow["auroc"][1] < a["auroc"][1]
+
+
+def test_paired_intervals_see_a_difference_the_separate_ones_cannot():
+    scores, labels = _random_set(seed=2, n=400)
+    base = _scored(scores, labels)
+    # a slightly better model: every positive scores 0.03 higher, on the same parcels
+    better = _scored(np.where(labels, scores + 0.03, scores), labels)
+    lo, hi = paired_intervals(base, better)["auroc"]
+    assert 0 < lo < hi  # the paired difference excludes 0
+    sep_base, sep_better = metric_intervals(base)["auroc"], metric_intervals(better)["auroc"]
+    assert sep_better[0] < sep_base[1]  # the separate intervals overlap
+    assert paired_intervals(base, base) == {
+        k: [0.0, 0.0] for k in ("auroc", "tpr_at_1pct", "tpr_at_0.1pct", "hit_rate")
+    }
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda r: paired_intervals(r, r[1:]), "same parcels"),
+        (lambda r: paired_intervals(r, r[::-1]), "same parcels"),  # same count, other order
+        (lambda r: metric_intervals([x for x in r if x["positive"]]), "both positive and negative"),
+        (lambda r: metric_intervals(r, n_resamples=10), "n_resamples"),
+        (lambda r: metric_intervals(r, n_resamples=True), "n_resamples"),
+        (lambda r: metric_intervals(r, level=1.0), "level"),
+        (lambda r: metric_intervals(r, level="0.95"), "level"),
+    ],
+)
+def test_bad_interval_arguments_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call(_scored(*_random_set(seed=3, n=50)))
 
 
 def test_stratify_by_a_record_key_and_by_bins():

@@ -169,6 +169,15 @@ def test_evaluate_script_writes_metrics_roc_and_card(trained):
     assert 0 <= targets["TPR at 1 % FPR"]["discrimination_bound"] <= 1
     assert [result[Path(m).name]["precision"] for m in models] == ["fp32", "int8", "fp16"]  # the files' own
     int8_drop = s["auroc"] - result["parcelscan.int8.onnx"]["summary"]["auroc"]
+    # 95 % bootstrap intervals; each later file paired against the first on the same parcels
+    low, high = result["parcelscan.onnx"]["intervals"]["auroc"]
+    assert 0 <= low <= high <= 1
+    paired_low, paired_high = result["parcelscan.int8.onnx"]["paired_vs_first"]["auroc"]
+    assert -1 <= paired_low <= paired_high <= 1
+    assert set(card["evaluation"]["paired_vs_fp32"]) == {"parcelscan.int8.onnx", "parcelscan.fp16.onnx"}
+    assert card["evaluation"]["intervals"] == {
+        Path(m).name: result[Path(m).name]["intervals"] for m in models
+    }
     assert targets["int8 AUROC within fp32's"]["measured"] == pytest.approx(int8_drop, abs=1e-12)
     assert result["parcelscan.onnx"]["targets"] == card["evaluation"]["targets"]
     assert (out / "parcelscan.roc.png").read_bytes()[:4] == b"\x89PNG"
