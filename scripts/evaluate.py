@@ -276,6 +276,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-card", action="store_true", help="do not record the results in the model card")
     p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write <name>.eval.json and <name>.roc.png here, not beside the first model "
+        "(comparing a candidate with the shipped model: --out out/compare --no-card)",
+    )
+    p.add_argument(
         "--region-grow",
         type=float,
         default=None,
@@ -285,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.region_grow is not None and not 0 < args.region_grow <= 1:
         p.error(f"--region-grow must be in (0, 1], got {args.region_grow}")
+    if args.out is not None and not args.no_card:
+        p.error("--out: the card names the evaluation files beside it; add --no-card to write them elsewhere")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        p.error(f"--out {args.out}: exists and is not a folder")
     if (problem := dataset_problem(args.data)) is not None:
         p.error(f"--data {problem}")
     for path in args.model:
@@ -333,9 +345,11 @@ def main(argv: list[str] | None = None) -> int:
         limit = t["discrimination_bound"]
         physics = "" if limit is None else f"; the discrimination observer reaches {limit:.4g}"
         print(f"  {t['target']}: {t['measured']:.4g} ({t['rule']} {t['required']:g}): {verdict}{physics}")
-    out_json = first.parent / f"{stem}.eval.json"
+    out_dir = first.parent if args.out is None else args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_json, out_png = out_dir / f"{stem}.eval.json", out_dir / f"{stem}.roc.png"
     out_json.write_text(json.dumps(_finite(results), indent=1, default=float))
-    write_roc_png(first.parent / f"{stem}.roc.png", curves, log_fpr=True, title="held-out parcels")
+    write_roc_png(out_png, curves, log_fpr=True, title="held-out parcels")
     card_path = first.parent / f"{stem}.json"
     if not args.no_card and card_path.is_file():
         card = json.loads(card_path.read_text())
@@ -353,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             "files": [out_json.name, f"{stem}.roc.png"],
         }
         card_path.write_text(json.dumps(_finite(card), indent=1, default=float))
-    print(f"wrote {out_json} and {first.parent / (stem + '.roc.png')}")
+    print(f"wrote {out_json} and {out_png}")
     return 0
 
 

@@ -141,6 +141,13 @@ def test_evaluate_script_writes_metrics_roc_and_card(trained):
     assert evaluate_script.main([*fp32, "--region-grow", "1", "--no-card"]) == 0
     ungrown = json.loads((out / "parcelscan.eval.json").read_text())["parcelscan.onnx"]
     assert ungrown["region_grow_threshold"] == 1
+    # a comparison written elsewhere leaves the model's own evaluation files alone
+    before = (out / "parcelscan.eval.json").read_bytes()
+    assert evaluate_script.main([*fp32, "--out", str(out / "compare"), "--no-card"]) == 0
+    assert (out / "parcelscan.eval.json").read_bytes() == before
+    elsewhere = json.loads((out / "compare" / "parcelscan.eval.json").read_text())["parcelscan.onnx"]
+    assert elsewhere["region_grow_threshold"] == DEFAULT_REGION_GROW
+    assert (out / "compare" / "parcelscan.roc.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(SystemExit):
         evaluate_script.main([*fp32, "--region-grow", "0"])
     assert evaluate_script.main(["--model", *models, "--data", str(SAMPLE)]) == 0
@@ -597,6 +604,16 @@ def test_scripts_name_a_folder_that_is_not_a_dataset_before_doing_any_work(tmp_p
             evaluate_script.main,
             ["--model", str(tmp_path / "m.onnx"), "--data", str(SAMPLE)],
             "no such model file",
+        ),
+        (
+            evaluate_script.main,
+            ["--model", str(model), "--data", str(SAMPLE), "--out", str(tmp_path / "elsewhere")],
+            "add --no-card",
+        ),
+        (
+            evaluate_script.main,
+            ["--model", str(model), "--data", str(SAMPLE), "--out", str(bad / "index.json"), "--no-card"],
+            "exists and is not a folder",
         ),
         (
             export_script.main,
