@@ -175,12 +175,18 @@ def dprime_discrimination(
     i = int(np.argmin(costs))
     lo, hi = np.log(grid[max(i - 1, 0)]), np.log(grid[min(i + 1, len(grid) - 1)])
     golden = (np.sqrt(5) - 1) / 2
+    a, b = hi - golden * (hi - lo), lo + golden * (hi - lo)
+    fa, fb = sq(rays, s_sub, sd_sub, np.exp(a)), sq(rays, s_sub, sd_sub, np.exp(b))
     for _ in range(24):  # the bracket shrinks to 1e-5 of its log width
-        a, b = hi - golden * (hi - lo), lo + golden * (hi - lo)
-        if sq(rays, s_sub, sd_sub, np.exp(a)) <= sq(rays, s_sub, sd_sub, np.exp(b)):
-            hi = b
+        # golden section: the kept inner point becomes the other inner point of the smaller bracket
+        if fa <= fb:
+            hi, b, fb = b, a, fa
+            a = hi - golden * (hi - lo)
+            fa = sq(rays, s_sub, sd_sub, np.exp(a))
         else:
-            lo = a
+            lo, a, fa = a, b, fb
+            b = lo + golden * (hi - lo)
+            fb = sq(rays, s_sub, sd_sub, np.exp(b))
     best = float(np.exp((lo + hi) / 2))
     s_all, sd_all = object_signals(slice(None))
     at_best = sq(slice(None), s_all, sd_all, best)
