@@ -274,6 +274,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="use at most this many parcels per dataset")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time")
+    p.add_argument(
+        "--fit-epochs",
+        action="store_true",
+        help="with --max-minutes: time the second epoch and shorten the schedule to the epochs that "
+        "fit in the budget, so the learning rate still anneals (the card's history records the count)",
+    )
+    p.add_argument(
+        "--no-export",
+        action="store_true",
+        help="stop after writing the weights and the training card (scripts/export.py exports them)",
+    )
     p.add_argument("--resume", type=Path, default=None, help="resume from a last.pt checkpoint")
     p.add_argument(
         "--init",
@@ -317,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--context-blocks must be 0 to 4, got {args.context_blocks}")
     if args.workers < 1 or args.loader_workers < 0:
         p.error("--workers must be at least 1 and --loader-workers at least 0")
+    if args.fit_epochs and not args.max_minutes:
+        p.error("--fit-epochs needs --max-minutes to fit the schedule to")
     if not 0 <= args.average_epochs <= args.epochs:
         p.error(f"--average-epochs must be 0 to --epochs ({args.epochs}), got {args.average_epochs}")
     check_dataset_args(
@@ -367,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         loader_workers=args.loader_workers,
         average_epochs=args.average_epochs,
         freeze_bn=args.freeze_bn,
+        fit_epochs=args.fit_epochs,
     )
     t0 = time.time()
     model, history = train(train_ex, val_ex, pre, cfg, args.work, resume=args.resume, init=args.init)
@@ -390,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     # The training record before the export: should an export step fail, scripts/export.py redoes it
     # from out/NAME.pt and this card without training again.
     (args.out / f"{args.name}.json").write_text(json.dumps(card, indent=1))
+    if args.no_export:
+        print(f"wrote {args.out / args.name}.pt and .json; export with scripts/export.py")
+        return 0
     export_all(
         model,
         card,

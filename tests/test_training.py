@@ -77,6 +77,17 @@ def test_smoke_training_exports_models_and_card(trained):
     assert card["region_grow_threshold"] == embedded["region_grow_threshold"] == DEFAULT_REGION_GROW
 
 
+def test_no_export_stops_after_the_weights_and_the_training_card(tmp_path):
+    out = tmp_path / "m"
+    argv = ["--data", str(SAMPLE), "--val", str(SAMPLE), "--out", str(out), "--work", str(tmp_path / "w")]
+    argv += ["--epochs", "1", "--tiles-per-epoch", "8", "--batch-size", "8", "--limit", "3", "--no-export"]
+    assert train_script.main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["parcelscan.json", "parcelscan.pt"]
+    card = json.loads((out / "parcelscan.json").read_text())
+    assert "files" not in card and card["training"]["weights"]["sha256"] == sha256(out / "parcelscan.pt")
+    assert card["training"]["history"][0]["lr"] > 0
+
+
 def test_onnx_matches_pytorch_on_other_batch_and_image_sizes(trained):
     out, work = trained
     net = DetectorNet()
@@ -468,22 +479,83 @@ def test_preprocessing_workers_give_the_same_examples_as_one_process():
 
 def test_tile_loader_workers_cut_the_same_batches_as_the_training_process():
     from parcelscan.preprocess import PreprocessConfig
-    from parcelscan.training.data import TileSampler, load_dataset
+    from parcelscan.training.data import EpochIndices, TileSampler, load_dataset
 
     examples = load_dataset(SAMPLE, PreprocessConfig(), limit=3, progress=False)
     sampler = TileSampler(examples, size=64, length=24, seed=2)
 
-    def batches(workers):
-        sampler.set_epoch(1)  # as the training loop does before each epoch's workers start
-        loader = torch.utils.data.DataLoader(sampler, batch_size=8, num_workers=workers)
-        return [(x.clone(), y.clone()) for x, y in loader]
+    def serial(epoch):  # the tiles of one epoch, cut in this process with the epoch set on the sampler
+        sampler.set_epoch(epoch)
+        batches = [(x.clone(), y.clone()) for x, y in torch.utils.data.DataLoader(sampler, batch_size=8)]
+        sampler.set_epoch(0)
+        return batches
 
-    serial, parallel = batches(0), batches(2)
-    assert len(serial) == len(parallel) == 3
-    for (xa, ya), (xb, yb) in zip(serial, parallel, strict=True):
-        assert torch.equal(xa, xb) and torch.equal(ya, yb)
-    sampler.set_epoch(2)
-    assert not torch.equal(sampler[0][0], serial[0][0][0])  # another epoch, other tiles
+    # As the training loop runs: workers started once, the epoch travelling in the indices only.
+    indices = EpochIndices(24)
+    loader = torch.utils.data.DataLoader(
+        sampler, batch_size=8, sampler=indices, num_workers=2, persistent_workers=True
+    )
+    for epoch in (1, 2):
+        indices.epoch = epoch
+        parallel = [(x.clone(), y.clone()) for x, y in loader]
+        reference = serial(epoch)
+        assert len(parallel) == len(reference) == 3
+        for (xa, ya), (xb, yb) in zip(reference, parallel, strict=True):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert not torch.equal(serial(1)[0][0], serial(2)[0][0])  # another epoch, other tiles
+    assert torch.equal(sampler[2 * 24 + 5][0], serial(2)[0][0][5])  # index 53 = epoch 2's tile 5
+    with pytest.raises(IndexError, match="< 0"):
+        sampler[-1]
+
+
+def test_fitted_schedule_shortens_to_the_budget_and_anneals_over_the_epochs_that_fit(tmp_path, monkeypatch):
+    from parcelscan.preprocess import PreprocessConfig
+    from parcelscan.training import loop
+    from parcelscan.training.data import load_dataset
+    from parcelscan.training.loop import TrainConfig, train
+
+    class Clock:  # every reading of the loop's clock is 30 s after the one before
+        now = -30.0
+
+        def time(self):
+            self.now += 30.0
+            return self.now
+
+    monkeypatch.setattr(loop, "time", Clock())
+    pre = PreprocessConfig()
+    examples = load_dataset(SAMPLE, pre, limit=3, progress=False)
+    base = dict(epochs=20, tiles_per_epoch=16, batch_size=8, tile=64, seed=5, patience=99, lr=1e-3)
+    quiet = lambda *_: None  # noqa: E731
+    # Epoch 2 ends 1.5 min in and took 1 min: 0.95 x 3.5 min left holds 3 more, 5 epochs in all.
+    _, history = train(
+        examples, examples, pre, TrainConfig(**base, max_minutes=5, fit_epochs=True), tmp_path, log=quiet
+    )
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+    assert history[1]["epochs_fitted"] == 5 and all("epochs_fitted" not in h for h in history[2:])
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert last["epochs_fitted"] == 5
+    # a resume keeps the fitted schedule: the run is complete, not 15 epochs short of cfg.epochs
+    _, resumed = train(
+        examples,
+        examples,
+        pre,
+        TrainConfig(**base, max_minutes=5, fit_epochs=True),
+        tmp_path,
+        resume=tmp_path / "last.pt",
+        log=quiet,
+    )
+    assert [h["epoch"] for h in resumed] == [1, 2, 3, 4, 5]
+    # the schedule ran to its end: the last step at the one-cycle floor, lr / 25 / 1e4
+    assert history[-1]["lr"] == pytest.approx(1e-3 / 25 / 1e4, rel=1e-3)
+
+    Clock.now = -30.0
+    _, unfitted = train(
+        examples, examples, pre, TrainConfig(**base, max_minutes=5), tmp_path / "b", log=quiet
+    )
+    assert len(unfitted) == 6  # the plain budget cuts the cycle short: 6.0 min > 5 after epoch 6
+    assert unfitted[-1]["lr"] > 0.5e-3
+    with pytest.raises(ValueError, match="give max_minutes"):
+        train(examples, examples, pre, TrainConfig(**base, fit_epochs=True), tmp_path / "c", log=quiet)
 
 
 def test_weight_averaging_returns_the_mean_of_the_last_epochs_and_survives_a_resume(tmp_path):
@@ -595,6 +667,7 @@ def test_scripts_name_a_folder_that_is_not_a_dataset_before_doing_any_work(tmp_p
         ),
         (train_script.main, [*train_args, "--val-single", str(tmp_path / "x")], "no such dataset folder"),
         (train_script.main, [*train_args, "--resume", str(tmp_path / "last.pt")], "no such checkpoint"),
+        (train_script.main, [*train_args, "--fit-epochs"], "--fit-epochs needs --max-minutes"),
         (
             evaluate_script.main,
             ["--model", str(model), "--data", str(listless)],

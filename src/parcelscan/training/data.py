@@ -25,7 +25,7 @@ from ..preprocess import PreprocessConfig, Preprocessor
 from ..preprocess.tiling import resample
 from ..sim.dataset import dataset_problem
 
-__all__ = ["DatasetParcels", "Example", "TileSampler", "load_dataset", "load_datasets"]
+__all__ = ["DatasetParcels", "EpochIndices", "Example", "TileSampler", "load_dataset", "load_datasets"]
 
 
 @dataclass
@@ -152,6 +152,11 @@ class TileSampler(torch.utils.data.Dataset):
     (attenuation 0, target 0). When examples carry mined hard negatives (``Example.hard``, see
     :func:`~parcelscan.training.loop.mine_hard_negatives`), 15 % of the tiles are centred on those
     instead, taken half from the dense and half from the random share (40 / 15 / 17.5 / 27.5 %).
+
+    Every tile is drawn from (seed, epoch, index) alone. The epoch is the one set with
+    :meth:`set_epoch`, plus ``index // length``: indices of later epochs (:class:`EpochIndices`) cut
+    those epochs' tiles, so DataLoader workers can live for the whole run, their copy of the sampler
+    never told the epoch.
     """
 
     POSITIVE_SHARE = 0.4
@@ -174,7 +179,10 @@ class TileSampler(torch.utils.data.Dataset):
         return self.length
 
     def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, self.epoch, idx])
+        if idx < 0:
+            raise IndexError(f"tile index {idx} < 0")
+        ahead, idx = divmod(idx, self.length)
+        rng = np.random.default_rng([self.seed, self.epoch + ahead, idx])
         s = self.size
         u, centre = rng.random(), None
         hard = self.HARD_SHARE if self.hard else 0.0
@@ -207,6 +215,22 @@ class TileSampler(torch.utils.data.Dataset):
             torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
             torch.from_numpy(np.ascontiguousarray(target, dtype=np.float32)),
         )
+
+
+class EpochIndices(torch.utils.data.Sampler):
+    """The tile indices of one epoch, ``epoch * length`` to ``(epoch + 1) * length``, for a
+    :class:`TileSampler` of that length: set ``epoch`` here, in the training process, and persistent
+    loader workers cut that epoch's tiles (the sampler runs in the training process, the workers
+    only receive indices)."""
+
+    def __init__(self, length: int):
+        self.length, self.epoch = length, 0
+
+    def __iter__(self):
+        return iter(range(self.epoch * self.length, (self.epoch + 1) * self.length))
+
+    def __len__(self) -> int:
+        return self.length
 
 
 def _crop(a: np.ndarray, y0: int, x0: int, s: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from ..evaluation import auroc
 from ..preprocess import PreprocessConfig
 from ..preprocess.tiling import stitch, tiles
-from .data import Example, TileSampler
+from .data import EpochIndices, Example, TileSampler
 from .loss import detection_loss
 from .network import DetectorNet, load_grown
 
@@ -40,6 +40,7 @@ class TrainConfig:
     loader_workers: int = 0  # processes cutting training tiles (0: in the training process)
     average_epochs: int = 0  # > 0: the result averages the weights after each of the last N epochs
     freeze_bn: bool = False  # with init weights: batch norm keeps and uses their statistics
+    fit_epochs: bool = False  # with max_minutes: after the first epoch, fewer epochs if they would not fit
 
 
 @torch.no_grad()
@@ -88,7 +89,14 @@ def mine_hard_negatives(
 
 
 def _save(
-    path: Path, model, optimizer, epoch: int, best: float, history: list, average: AveragedModel | None
+    path: Path,
+    model,
+    optimizer,
+    epoch: int,
+    best: float,
+    history: list,
+    average: AveragedModel | None,
+    fitted: int | None,
 ) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
@@ -100,6 +108,7 @@ def _save(
             "history": json.dumps(history),
             "average": {} if average is None else average.state_dict(),
             "averaged": _averaged(average),
+            "epochs_fitted": fitted,  # the schedule's length as fit_epochs shortened it (None: not fitted)
         },
         tmp,
     )
@@ -141,7 +150,12 @@ def train(
     ``init`` weights and never updates them (its scale and shift still train), as detection
     fine-tuning does when its batches are small: a batch of 16 tiles, most of them background,
     estimates the statistics of a network trained at batch 64 poorly. An average then keeps those
-    statistics too, since every averaged epoch was trained against them."""
+    statistics too, since every averaged epoch was trained against them.
+
+    With ``cfg.fit_epochs`` (and ``cfg.max_minutes``) the run measures its second epoch and, should
+    ``cfg.epochs`` not fit in the budget at that pace, shortens the schedule to the epochs that do
+    (``epochs_fitted`` in that epoch's history entry, kept in ``last.pt`` for a resume), so the
+    learning rate anneals before the time is up instead of the budget cutting the cycle short."""
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -153,6 +167,8 @@ def train(
     start, best, history = 0, -1.0, []
     if not 0 <= cfg.average_epochs <= cfg.epochs:
         raise ValueError(f"average_epochs must be 0 to epochs ({cfg.epochs}), got {cfg.average_epochs}")
+    if cfg.fit_epochs and not cfg.max_minutes:
+        raise ValueError("fit_epochs fits the schedule to max_minutes: give max_minutes")
     average = AveragedModel(model) if cfg.average_epochs else None  # parameters only: BN is re-measured
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = np.array([ex.positive for ex in val_examples])
@@ -181,13 +197,16 @@ def train(
             mined = mine_hard_negatives(model, train_examples, pre, cfg.device, cfg.seed)
             log(f"hard negatives: {json.dumps(mined)}")
     sampler = TileSampler(train_examples, cfg.tile, cfg.tiles_per_epoch, cfg.seed)
-    # Workers are started afresh each epoch, after set_epoch, so they cut the epoch's tiles; every
-    # tile's draw depends only on (seed, epoch, index), so the batches do not depend on their number.
+    # The epoch travels in the tile indices (EpochIndices), so loader workers are started once and
+    # kept for the run; every tile's draw depends only on (seed, epoch, index), so the batches do not
+    # depend on the number of workers.
+    indices = EpochIndices(cfg.tiles_per_epoch)
     loader = torch.utils.data.DataLoader(
         sampler,
         batch_size=cfg.batch_size,
-        shuffle=False,
+        sampler=indices,
         num_workers=cfg.loader_workers,
+        persistent_workers=cfg.loader_workers > 0,
         pin_memory=device.type == "cuda",
     )
     if resume is not None:
@@ -198,28 +217,38 @@ def train(
         if average is not None and state.get("average"):
             average.load_state_dict(state["average"])
         log(f"resumed from {resume} at epoch {start} (best val AUROC {best:.4f})")
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=cfg.lr,
-        total_steps=cfg.epochs * len(loader),
-        pct_start=0.15,
-        last_epoch=start * len(loader) - 1,
-    )
+    epochs, fitted = cfg.epochs, None
+    if resume is not None and cfg.fit_epochs and state.get("epochs_fitted"):
+        epochs = fitted = int(state["epochs_fitted"])  # as fitted before the interruption
+
+    def one_cycle(done_steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=cfg.lr,
+            total_steps=epochs * len(loader),
+            pct_start=0.15,
+            last_epoch=done_steps - 1,
+        )
+
+    schedule = one_cycle(start * len(loader))
     t_start, stale = time.time(), 0
-    for epoch in range(start, cfg.epochs):
+    epoch = start - 1
+    while epoch + 1 < epochs:
+        epoch += 1
         model.train()
         if cfg.freeze_bn:
             for m in model.modules():
                 if isinstance(m, torch.nn.BatchNorm2d):
                     m.eval()
-        sampler.set_epoch(epoch)
+        indices.epoch = epoch
         losses = []
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False)
         for x, y in bar:
             out = model(x.to(device))
             loss, _ = detection_loss(out.heatmap, out.score, y.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
             schedule.step()
             losses.append(float(loss.detach()))
@@ -228,20 +257,30 @@ def train(
         record = {
             "epoch": epoch + 1,
             "loss": float(np.mean(losses)),
+            "lr": lr,  # the learning rate of the epoch's last step
             "val_auroc": val_auc,
             "minutes": (time.time() - t_start) / 60,
         }
+        if cfg.fit_epochs and epoch == start + 1 and resume is None:
+            # The second epoch's time, validation included (the first also starts the loader
+            # workers and tunes cuDNN), decides how many epochs the budget holds; the schedule,
+            # still warming up, is redrawn to anneal over those.
+            per_epoch = record["minutes"] - history[-1]["minutes"]
+            fit = epoch + 1 + int(0.95 * (cfg.max_minutes - record["minutes"]) / max(per_epoch, 1e-9))
+            epochs = fitted = max(epoch + 1, min(cfg.epochs, fit))
+            schedule = one_cycle((epoch + 1) * len(loader))
+            record["epochs_fitted"] = epochs
         history.append(record)
         log(json.dumps(record))
-        if average is not None and epoch >= cfg.epochs - cfg.average_epochs:
+        if average is not None and epoch >= epochs - cfg.average_epochs:
             average.update_parameters(model)
         if val_auc > best:
             best, stale = val_auc, 0
             torch.save(model.state_dict(), out_dir / "best.pt")
         else:
             stale += 1
-        _save(out_dir / "last.pt", model, optimizer, epoch, best, history, average)
-        if epoch + 1 == cfg.epochs:  # the schedule's end: neither rule below stops anything
+        _save(out_dir / "last.pt", model, optimizer, epoch, best, history, average, fitted)
+        if epoch + 1 == epochs:  # the schedule's end: neither rule below stops anything
             break
         if stale >= cfg.patience:
             log(f"early stop: no better validation AUROC for {cfg.patience} epochs")
@@ -254,7 +293,7 @@ def train(
             for p, q in zip(model.parameters(), average.module.parameters(), strict=True):
                 p.copy_(q)
         if not cfg.freeze_bn:
-            sampler.set_epoch(cfg.epochs)  # tiles of no training epoch measure the statistics
+            indices.epoch = epochs  # tiles of no training epoch measure the statistics
             update_bn(loader, model, device)
         torch.save(model.state_dict(), out_dir / "averaged.pt")
         record = {
