@@ -166,6 +166,27 @@ def test_dataset_is_independent_of_worker_count(tmp_path):
         assert l1["positive"] == bool(l1["masses"]) == bool(m1.any())
 
 
+def _thread_counts() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [p["num_threads"] for p in threadpool_info()]
+
+
+def test_pool_workers_run_one_blas_thread_each():
+    from concurrent.futures import ProcessPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    from parcelscan._workers import one_thread_each
+
+    with threadpool_limits(limits=2):  # a parent with several threads (CI machines may have one core)
+        with ProcessPoolExecutor(1) as pool:
+            assert max(pool.submit(_thread_counts).result()) > 1  # the contrast: inherited
+        with ProcessPoolExecutor(1, initializer=one_thread_each) as pool:
+            blas = pool.submit(_thread_counts).result()
+    assert blas and set(blas) == {1}
+
+
 def test_cli_simulate_writes_scans_labels_index_and_previews(tmp_path, capsys):
     out = tmp_path / "ds"
     code = cli_main(

@@ -21,8 +21,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from .._workers import one_thread_each
 from ..io.npz import read_npz, write_npz
 from .catalogue import SceneConfig, random_parcel
 from .render import Rendered, render_scene
@@ -134,11 +136,12 @@ def generate_dataset(
     bar = tqdm(total=count, desc="simulating parcels", unit="parcel", disable=not progress)
     entries = []
     if workers == 1:
-        for job in jobs:
-            entries.append(_write_one(job))
-            bar.update()
+        with threadpool_limits(limits=1):  # as in a worker (_workers.py): same sums, so the same scans
+            for job in jobs:
+                entries.append(_write_one(job))
+                bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=one_thread_each) as pool:
             for entry in pool.map(_write_one, jobs, chunksize=1):
                 entries.append(entry)
                 bar.update()

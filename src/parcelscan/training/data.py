@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .._workers import one_thread_each
 from ..io.npz import read_npz
 from ..preprocess import PreprocessConfig, Preprocessor
 from ..preprocess.tiling import resample
@@ -126,6 +127,7 @@ _worker_parcels: DatasetParcels | None = None  # a preprocessing worker's datase
 
 def _set_parcels(parcels: DatasetParcels) -> None:
     global _worker_parcels
+    one_thread_each()
     _worker_parcels = parcels
 
 
