@@ -712,3 +712,33 @@ def test_scripts_name_a_folder_that_is_not_a_dataset_before_doing_any_work(tmp_p
         with pytest.raises(SystemExit) as exc:
             main(args)
         assert exc.value.code == 2 and message in capsys.readouterr().err, args
+
+
+@pytest.mark.slow
+def test_gpu_stage_script_runs_every_step_on_the_cpu(tmp_path):
+    """scripts/gpu_stage.sh, the recipe for a timed stage on a lent GPU, dry-run with tiny counts."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",  # python3 = this one
+        **dict(DEV="cpu", N7="4", N8="2", NVAL="6", W="1", LW="0", EPOCHS="3", TILES="16", BS="8", AVG="1"),
+        **dict(BUDGET="100", RESERVE="40", DATA=str(tmp_path / "data"), STAGE_OUT=str(tmp_path / "stage")),
+        "WORK": str(tmp_path / "work"),
+    }
+    run = subprocess.run(
+        ["bash", str(root / "scripts" / "gpu_stage.sh")], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "training budget" in run.stdout and "train.py rc=0" in run.stdout
+    stage = tmp_path / "stage"
+    written = {p.name for p in stage.iterdir()}
+    assert {"parcelscan.pt", "parcelscan.json", "best.pt", "history.json"} <= written
+    card = json.loads((stage / "parcelscan.json").read_text())
+    assert "--fit-epochs" in card["training"]["command"] and card["training"]["init"]["version"]
+    history = card["training"]["history"]
+    assert history[0]["epoch"] == 0 and history[-1]["epoch"] == "average"
+    assert history[2]["epochs_fitted"] <= 3 and all(h["lr"] > 0 for h in history[1:-1])
+    assert [d["count"] for d in card["training"]["train_data"]] == [4, 2]
