@@ -40,7 +40,7 @@ class TrainConfig:
     loader_workers: int = 0  # processes cutting training tiles (0: in the training process)
     average_epochs: int = 0  # > 0: the result averages the weights after each of the last N epochs
     freeze_bn: bool = False  # with init weights: batch norm keeps and uses their statistics
-    fit_epochs: bool = False  # with max_minutes: after the first epoch, fewer epochs if they would not fit
+    fit_epochs: bool = False  # with max_minutes: after the 2nd epoch, fewer epochs if they would not fit
 
 
 @torch.no_grad()
@@ -261,7 +261,7 @@ def train(
             "val_auroc": val_auc,
             "minutes": (time.time() - t_start) / 60,
         }
-        if cfg.fit_epochs and epoch == start + 1 and resume is None:
+        if cfg.fit_epochs and fitted is None and epoch == start + 1:
             # The second epoch's time, validation included (the first also starts the loader
             # workers and tunes cuDNN), decides how many epochs the budget holds; the schedule,
             # still warming up, is redrawn to anneal over those.
