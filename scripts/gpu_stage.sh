@@ -8,8 +8,9 @@
 #       bash scripts/gpu_stage.sh                 # a dry run of every step on a laptop
 #
 # BUDGET is the seconds the whole script may take; the training gets what simulation leaves, less
-# RESERVE seconds for preprocessing, mining and saving. Should it overrun, a watchdog copies the
-# checkpoints to $STAGE_OUT first. Then, where the validation and held-out sets are:
+# RESERVE seconds for preprocessing, mining and saving (under a minute: it stops there, exit 3).
+# Should it overrun, a watchdog copies the checkpoints to $STAGE_OUT first. Simulated folders are kept
+# (--skip-existing), so a rerun on the same machine goes straight to training. Then, where the validation and held-out sets are:
 #   python scripts/export.py --weights $STAGE_OUT/parcelscan.pt --card $STAGE_OUT/parcelscan.json \
 #       --data out/train7 --val out/val out/val2 out/val3 --val-single out/val_single
 set -u
@@ -38,7 +39,10 @@ echo "== $(el) s $(date +%T), $(nproc) cores"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
 python3 -c "import torch, numpy, onnxruntime; print('torch', torch.__version__, 'numpy', numpy.__version__, \
 'onnxruntime', onnxruntime.__version__, 'cuda', torch.cuda.is_available())" || exit 1
-sim() { python3 -m parcelscan.cli simulate --workers "$W" --quiet "$@"; }
+if [ "$DEV" = cuda ] && ! python3 -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
+  echo "DEV=cuda but torch sees no CUDA device"; exit 2
+fi
+sim() { python3 -m parcelscan.cli simulate --workers "$W" --quiet --skip-existing "$@"; } # a rerun keeps them
 sim --count "$NVAL" --seed 2 --out "$DATA/val" || exit 1
 sha256sum "$DATA/val/index.json"
 echo "== $(el) s: $DATA/val simulated"
@@ -56,14 +60,18 @@ if [ -n "$GPUTESTS" ]; then # not a bare `wait`: that would also wait for a call
   wait "$GPUTESTS"
   tail -4 "$STAGE_OUT/gputests.log"
 fi
+LEFT=$((BUDGET - $(el) - RESERVE))
+if [ "$LEFT" -lt 60 ]; then
+  echo "== $(el) s: $LEFT s left for training, under a minute: not starting it"; exit 3
+fi
 (
   trap 'kill $NAP; exit' TERM # killed when train.py ends in time: its sleep goes too
   sleep $((BUDGET + 22 - $(el))) &
   NAP=$!
-  wait $NAP && cp "$WORK"/best.pt "$WORK"/last.pt "$WORK"/history.json "$STAGE_OUT/"
+  wait $NAP && cp "$WORK"/best.pt "$WORK"/last.pt "$STAGE_OUT/" # last.pt holds the history too
 ) >/dev/null 2>&1 &
 WATCHDOG=$!
-MINUTES=$(python3 -c "print(round(max(0.3, ($BUDGET - $(el) - $RESERVE) / 60), 2))")
+MINUTES=$(python3 -c "print(round(($BUDGET - $(el) - $RESERVE) / 60, 2))")
 echo "== $(el) s: training budget $MINUTES min"
 python3 scripts/train.py --data "$DATA/train7" "$DATA/train8" --val "$DATA/val" --out "$STAGE_OUT" --device "$DEV" \
   --workers "$W" --loader-workers "$LW" --seed 23 --epochs "$EPOCHS" --patience "$EPOCHS" --batch-size "$BS" \

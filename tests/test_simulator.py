@@ -173,16 +173,18 @@ def _thread_counts() -> list[int]:
 
 
 def test_pool_workers_run_one_blas_thread_each():
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from threadpoolctl import threadpool_limits
 
     from parcelscan._workers import one_thread_each
 
+    fork = multiprocessing.get_context("fork")  # as generate_dataset's pool on Linux (the default < 3.14)
     with threadpool_limits(limits=2):  # a parent with several threads (CI machines may have one core)
-        with ProcessPoolExecutor(1) as pool:
+        with ProcessPoolExecutor(1, mp_context=fork) as pool:
             assert max(pool.submit(_thread_counts).result()) > 1  # the contrast: inherited
-        with ProcessPoolExecutor(1, initializer=one_thread_each) as pool:
+        with ProcessPoolExecutor(1, mp_context=fork, initializer=one_thread_each) as pool:
             blas = pool.submit(_thread_counts).result()
     assert blas and set(blas) == {1}
 

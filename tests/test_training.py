@@ -509,53 +509,77 @@ def test_tile_loader_workers_cut_the_same_batches_as_the_training_process():
 
 
 def test_fitted_schedule_shortens_to_the_budget_and_anneals_over_the_epochs_that_fit(tmp_path, monkeypatch):
+    import shutil
+
     from parcelscan.preprocess import PreprocessConfig
     from parcelscan.training import loop
     from parcelscan.training.data import load_dataset
     from parcelscan.training.loop import TrainConfig, train
 
     class Clock:  # every reading of the loop's clock is 30 s after the one before
-        now = -30.0
+        def __init__(self):
+            self.now = -30.0
 
         def time(self):
             self.now += 30.0
             return self.now
 
-    monkeypatch.setattr(loop, "time", Clock())
     pre = PreprocessConfig()
     examples = load_dataset(SAMPLE, pre, limit=3, progress=False)
     base = dict(epochs=20, tiles_per_epoch=16, batch_size=8, tile=64, seed=5, patience=99, lr=1e-3)
     quiet = lambda *_: None  # noqa: E731
-    # Epoch 2 ends 1.5 min in and took 1 min: 0.95 x 3.5 min left holds 3 more, 5 epochs in all.
-    _, history = train(
-        examples, examples, pre, TrainConfig(**base, max_minutes=5, fit_epochs=True), tmp_path, log=quiet
-    )
-    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
-    assert history[1]["epochs_fitted"] == 5 and all("epochs_fitted" not in h for h in history[2:])
-    last = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert last["epochs_fitted"] == 5
-    # a resume keeps the fitted schedule: the run is complete, not 15 epochs short of cfg.epochs
-    _, resumed = train(
-        examples,
-        examples,
-        pre,
-        TrainConfig(**base, max_minutes=5, fit_epochs=True),
-        tmp_path,
-        resume=tmp_path / "last.pt",
-        log=quiet,
-    )
-    assert [h["epoch"] for h in resumed] == [1, 2, 3, 4, 5]
-    # the schedule ran to its end: the last step at the one-cycle floor, lr / 25 / 1e4
-    assert history[-1]["lr"] == pytest.approx(1e-3 / 25 / 1e4, rel=1e-3)
+    saved, save = [], loop._save
 
-    Clock.now = -30.0
-    _, unfitted = train(
-        examples, examples, pre, TrainConfig(**base, max_minutes=5), tmp_path / "b", log=quiet
-    )
+    def keep_epoch_3(path, model, optimizer, epoch, *rest):  # a copy of last.pt as after epoch 3
+        save(path, model, optimizer, epoch, *rest)
+        if epoch == 2 and not saved:
+            saved.append(shutil.copy(path, tmp_path / "after3.pt"))
+
+    def run(work, resume=None, **kw):
+        monkeypatch.setattr(loop, "time", Clock())
+        return train(examples, examples, pre, TrainConfig(**{**base, **kw}), work, resume=resume, log=quiet)
+
+    monkeypatch.setattr(loop, "_save", keep_epoch_3)
+    # Epoch 2 ends 1.5 min in and took 1 min: 0.95 x 3.5 min left holds 3 more, 5 epochs in all.
+    model, history = run(tmp_path / "a", max_minutes=5, fit_epochs=True, average_epochs=2)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, "average"]
+    assert history[1]["epochs_fitted"] == 5 and all("epochs_fitted" not in h for h in history[2:])
+    # two timing epochs at the cycle's starting rate, then one whole cycle down to its floor
+    assert history[0]["lr"] == history[1]["lr"] == pytest.approx(1e-3 / 25)
+    assert history[2]["lr"] > 1e-3 / 25 and history[4]["lr"] == pytest.approx(1e-3 / 25 / 1e4, rel=1e-3)
+    assert history[-1]["epochs_averaged"] == 2  # epochs 4 and 5, both of the cycle
+    last = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    assert (last["epochs_fitted"], last["cycle_from"]) == (5, 2)
+
+    # Resumed after epoch 3, even without the flags: the same schedule, average and weights.
+    monkeypatch.setattr(loop, "_save", save)
+    resumed, again = run(tmp_path / "b", resume=tmp_path / "after3.pt", average_epochs=2)
+    assert [h["epoch"] for h in again] == [1, 2, 3, 4, 5, "average"]
+    assert [h["lr"] for h in again[3:5]] == [h["lr"] for h in history[3:5]]
+    for name, w in resumed.state_dict().items():
+        torch.testing.assert_close(w, model.state_dict()[name], rtol=0, atol=1e-6)
+
+    _, unfitted = run(tmp_path / "c", max_minutes=5)
     assert len(unfitted) == 6  # the plain budget cuts the cycle short: 6.0 min > 5 after epoch 6
     assert unfitted[-1]["lr"] > 0.5e-3
     with pytest.raises(ValueError, match="give max_minutes"):
-        train(examples, examples, pre, TrainConfig(**base, fit_epochs=True), tmp_path / "c", log=quiet)
+        run(tmp_path / "d", fit_epochs=True)
+
+
+def test_training_with_loader_workers_gives_the_same_model_as_without(tmp_path):
+    from parcelscan.preprocess import PreprocessConfig
+    from parcelscan.training.data import load_dataset
+    from parcelscan.training.loop import TrainConfig, train
+
+    pre = PreprocessConfig()
+    examples = load_dataset(SAMPLE, pre, limit=3, progress=False)
+    models = []
+    for workers in (0, 2):  # persistent workers, and update_bn's epoch of tiles through them too
+        cfg = TrainConfig(epochs=2, tiles_per_epoch=16, batch_size=8, tile=64, seed=2, average_epochs=1)
+        cfg = TrainConfig(**{**cfg.__dict__, "loader_workers": workers})
+        models.append(train(examples, examples, pre, cfg, tmp_path / str(workers), log=lambda *_: None)[0])
+    for name, w in models[0].state_dict().items():
+        torch.testing.assert_close(w, models[1].state_dict()[name], rtol=0, atol=0)
 
 
 def test_weight_averaging_returns_the_mean_of_the_last_epochs_and_survives_a_resume(tmp_path):
@@ -725,12 +749,16 @@ def test_gpu_stage_script_runs_every_step_on_the_cpu(tmp_path):
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",  # python3 = this one
         **dict(DEV="cpu", N7="4", N8="2", NVAL="6", W="1", LW="0", EPOCHS="3", TILES="16", BS="8", AVG="1"),
-        **dict(BUDGET="100", RESERVE="40", DATA=str(tmp_path / "data"), STAGE_OUT=str(tmp_path / "stage")),
+        **dict(BUDGET="400", RESERVE="40", DATA=str(tmp_path / "data"), STAGE_OUT=str(tmp_path / "stage")),
         "WORK": str(tmp_path / "work"),
     }
-    run = subprocess.run(
-        ["bash", str(root / "scripts" / "gpu_stage.sh")], env=env, capture_output=True, text=True, timeout=600
-    )
+
+    def run_stage(**kw):
+        script = str(root / "scripts" / "gpu_stage.sh")
+        run = subprocess.run(["bash", script], env={**env, **kw}, capture_output=True, text=True, timeout=600)
+        return run
+
+    run = run_stage()
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "training budget" in run.stdout and "train.py rc=0" in run.stdout
     stage = tmp_path / "stage"
@@ -740,5 +768,11 @@ def test_gpu_stage_script_runs_every_step_on_the_cpu(tmp_path):
     assert "--fit-epochs" in card["training"]["command"] and card["training"]["init"]["version"]
     history = card["training"]["history"]
     assert history[0]["epoch"] == 0 and history[-1]["epoch"] == "average"
-    assert history[2]["epochs_fitted"] <= 3 and all(h["lr"] > 0 for h in history[1:-1])
+    assert history[2]["epochs_fitted"] == 3  # minutes to spare: the cap, --epochs 3
+    assert history[1]["lr"] == history[2]["lr"] == pytest.approx(6e-4 / 25)  # the two timing epochs
+    assert history[3]["lr"] == pytest.approx(6e-4 / 25 / 1e4, rel=1e-3)  # a one-epoch cycle, annealed
     assert [d["count"] for d in card["training"]["train_data"]] == [4, 2]
+    # no time left after simulating (the folders are kept, so it is at once): no training at all
+    late = run_stage(BUDGET="30", STAGE_OUT=str(tmp_path / "late"), WORK=str(tmp_path / "late_work"))
+    assert late.returncode == 3 and "not starting it" in late.stdout
+    assert not (tmp_path / "late" / "parcelscan.pt").exists()

@@ -7,7 +7,7 @@ cores make 8), and on 2 cores one thread per worker is 1.8 times faster. Pools o
 their workers with :func:`one_thread_each`; the parallelism is the processes'. A serial simulation runs
 one thread too: the threads gained it nothing, and with one thread everywhere BLAS sums in one order, so
 a scan does not depend on the number of workers or of cores (with more threads, a rare pixel could
-differ by a count).
+differ by a count; another processor's BLAS kernels may still round differently).
 """
 
 from __future__ import annotations

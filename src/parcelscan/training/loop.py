@@ -62,6 +62,9 @@ def predict_examples(
     return out
 
 
+#: The one-cycle schedule starts (and the timing epochs of fit_epochs run) at lr / ONE_CYCLE_DIV.
+ONE_CYCLE_DIV = 25.0
+
 #: Heatmap value above which a pixel outside every mass counts as a false alarm when mining.
 HARD_HEAT = 0.5
 #: At most this many mined pixels are kept per parcel as tile centres.
@@ -96,7 +99,7 @@ def _save(
     best: float,
     history: list,
     average: AveragedModel | None,
-    fitted: int | None,
+    fitted: tuple[int, int] | None,
 ) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
@@ -108,10 +111,19 @@ def _save(
             "history": json.dumps(history),
             "average": {} if average is None else average.state_dict(),
             "averaged": _averaged(average),
-            "epochs_fitted": fitted,  # the schedule's length as fit_epochs shortened it (None: not fitted)
+            # fit_epochs: (epochs in all, epoch the one-cycle schedule began after); None: not fitted
+            "epochs_fitted": None if fitted is None else fitted[0],
+            "cycle_from": None if fitted is None else fitted[1],
         },
         tmp,
     )
+    tmp.replace(path)
+
+
+def _save_weights(model, path: Path) -> None:
+    """The state dict at ``path``, written whole or not at all (a copy taken meanwhile is never torn)."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(model.state_dict(), tmp)
     tmp.replace(path)
 
 
@@ -152,10 +164,12 @@ def train(
     estimates the statistics of a network trained at batch 64 poorly. An average then keeps those
     statistics too, since every averaged epoch was trained against them.
 
-    With ``cfg.fit_epochs`` (and ``cfg.max_minutes``) the run measures its second epoch and, should
-    ``cfg.epochs`` not fit in the budget at that pace, shortens the schedule to the epochs that do
-    (``epochs_fitted`` in that epoch's history entry, kept in ``last.pt`` for a resume), so the
-    learning rate anneals before the time is up instead of the budget cutting the cycle short."""
+    With ``cfg.fit_epochs`` (and ``cfg.max_minutes``) the first two epochs train at the one-cycle
+    schedule's starting rate (``cfg.lr`` / 25) while the second is timed; then the epochs that fit in
+    the budget at that pace (at most ``cfg.epochs`` in all; ``epochs_fitted`` in that epoch's history
+    entry) run one whole one-cycle schedule, so the learning rate anneals to its floor before the time
+    is up instead of the budget cutting the cycle short. The average of ``cfg.average_epochs`` then
+    takes only epochs of that schedule. ``last.pt`` keeps the fit, and a resumed run follows it."""
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -189,7 +203,7 @@ def train(
             log(f"grown from {init}: {len(grown)} new tensors (context blocks that start as the identity)")
         if resume is None:  # the starting point is the one to beat: fine-tuning never ends worse
             best = validate()
-            torch.save(model.state_dict(), out_dir / "best.pt")
+            _save_weights(model, out_dir / "best.pt")
             history.append({"epoch": 0, "loss": None, "val_auroc": best, "minutes": 0.0})
             log(json.dumps(history[-1]))
         log(f"initialised from {init}")
@@ -217,20 +231,30 @@ def train(
         if average is not None and state.get("average"):
             average.load_state_dict(state["average"])
         log(f"resumed from {resume} at epoch {start} (best val AUROC {best:.4f})")
-    epochs, fitted = cfg.epochs, None
-    if resume is not None and cfg.fit_epochs and state.get("epochs_fitted"):
-        epochs = fitted = int(state["epochs_fitted"])  # as fitted before the interruption
+    # The one-cycle schedule runs over epochs cycle_from .. epochs - 1 (all of them, unless fitted).
+    epochs, cycle_from, fitted = cfg.epochs, 0, None
+    if resume is not None and state.get("epochs_fitted"):  # as fitted before the interruption
+        fitted = (int(state["epochs_fitted"]), int(state["cycle_from"]))
+        epochs, cycle_from = fitted
+    elif cfg.fit_epochs:
+        cycle_from = None  # not yet fitted: the timing epochs run at the cycle's starting rate
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr / ONE_CYCLE_DIV
 
-    def one_cycle(done_steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
+    def one_cycle(done_steps: int) -> torch.optim.lr_scheduler.OneCycleLR | None:
+        steps = (epochs - cycle_from) * len(loader)
+        if steps < 1:
+            return None
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=cfg.lr,
-            total_steps=epochs * len(loader),
+            total_steps=steps,
             pct_start=0.15,
+            div_factor=ONE_CYCLE_DIV,
             last_epoch=done_steps - 1,
         )
 
-    schedule = one_cycle(start * len(loader))
+    schedule = None if cycle_from is None else one_cycle((start - cycle_from) * len(loader))
     t_start, stale = time.time(), 0
     epoch = start - 1
     while epoch + 1 < epochs:
@@ -250,7 +274,8 @@ def train(
             loss.backward()
             lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
-            schedule.step()
+            if schedule is not None:
+                schedule.step()
             losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         val_auc = validate()
@@ -261,22 +286,26 @@ def train(
             "val_auroc": val_auc,
             "minutes": (time.time() - t_start) / 60,
         }
-        if cfg.fit_epochs and fitted is None and epoch == start + 1:
+        if cycle_from is None and epoch == start + 1:
             # The second epoch's time, validation included (the first also starts the loader
-            # workers and tunes cuDNN), decides how many epochs the budget holds; the schedule,
-            # still warming up, is redrawn to anneal over those.
+            # workers and tunes cuDNN), decides how many epochs the budget holds; a whole one-cycle
+            # schedule then runs over those, starting from the rate the timing epochs used.
             per_epoch = record["minutes"] - history[-1]["minutes"]
             fit = epoch + 1 + int(0.95 * (cfg.max_minutes - record["minutes"]) / max(per_epoch, 1e-9))
-            epochs = fitted = max(epoch + 1, min(cfg.epochs, fit))
-            schedule = one_cycle((epoch + 1) * len(loader))
+            epochs, cycle_from = max(epoch + 1, min(cfg.epochs, fit)), epoch + 1
+            fitted = (epochs, cycle_from)
+            schedule = one_cycle(0)
             record["epochs_fitted"] = epochs
+            if average is not None and epochs - cycle_from < cfg.average_epochs:
+                log(f"fit: the schedule's {epochs - cycle_from} epochs are all averaged")
         history.append(record)
         log(json.dumps(record))
-        if average is not None and epoch >= epochs - cfg.average_epochs:
+        in_cycle = cycle_from is not None and epoch >= cycle_from
+        if average is not None and in_cycle and epoch >= epochs - cfg.average_epochs:
             average.update_parameters(model)
         if val_auc > best:
             best, stale = val_auc, 0
-            torch.save(model.state_dict(), out_dir / "best.pt")
+            _save_weights(model, out_dir / "best.pt")
         else:
             stale += 1
         _save(out_dir / "last.pt", model, optimizer, epoch, best, history, average, fitted)
