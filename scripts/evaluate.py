@@ -302,11 +302,18 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.model:
         if not path.is_file():
             p.error(f"--model {path}: no such model file")
+    # Results are keyed by file name, or by path where names repeat (a candidate's parcelscan.onnx
+    # against the shipped one): one model's figures must never overwrite another's.
+    labels = [path.name for path in args.model]
+    if len(set(labels)) < len(labels):
+        labels = [str(path) for path in args.model]
+    if len(set(labels)) < len(labels):
+        p.error("--model: the same file given twice")
     command = "python scripts/evaluate.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
     results, curves, first_records = {}, {}, None
-    for path in args.model:
+    for path, label in zip(args.model, labels, strict=True):
         r, records = evaluate(path, args.data, args.limit, args.batch, args.threads, args.region_grow)
         # 95 % bootstrap intervals; later models also paired against the first on the same parcels
         r["intervals"] = metric_intervals(records)
@@ -315,31 +322,31 @@ def main(argv: list[str] | None = None) -> int:
         else:
             r["paired_vs_first"] = paired_intervals(first_records, records)
         r["command"] = command
-        results[path.name] = r
-        curves[f"{path.name} (AUROC {r['summary']['auroc']:.4f})"] = (r["roc"]["fpr"], r["roc"]["tpr"])
+        results[label] = r
+        curves[f"{label} (AUROC {r['summary']['auroc']:.4f})"] = (r["roc"]["fpr"], r["roc"]["tpr"])
         s = r["summary"]
         print(
-            f"{path.name}: AUROC {s['auroc']:.4f}  TPR@1%FPR {s['tpr_at_1pct']:.3f}  TPR@0.1%FPR "
+            f"{label}: AUROC {s['auroc']:.4f}  TPR@1%FPR {s['tpr_at_1pct']:.3f}  TPR@0.1%FPR "
             f"{s['tpr_at_0.1pct']:.3f}  TPR/FPR at card threshold {s['tpr_at_threshold']:.3f}/"
             f"{s['fpr_at_threshold']:.3f}  hit rate {s['hit_rate']:.3f}  false regions/parcel "
             f"{s['false_regions_per_parcel']:.3f}  beats ideal: {r['any_stratum_beats_ideal']}"
         )
         print("  95 % intervals: " + _intervals_text(r["intervals"]))
         if "paired_vs_first" in r:
-            print(f"  minus {args.model[0].name}, paired: " + _intervals_text(r["paired_vs_first"]))
-    first = args.model[0]
+            print(f"  minus {labels[0]}, paired: " + _intervals_text(r["paired_vs_first"]))
+    first, head = args.model[0], labels[0]
     stem = first.name.split(".")[0]
-    base = results[first.name]["summary"]["auroc"]
-    later = [results[p.name] for p in args.model[1:]]
+    base = results[head]["summary"]["auroc"]
+    later = [results[label] for label in labels[1:]]
     drops = {
         r["precision"]: base - r["summary"]["auroc"]
         for r in later
         if r["precision"] in VARIANT_AUROC_TOLERANCE
     }
-    above = results[first.name]["strata_above_ideal"]
+    above = results[head]["strata_above_ideal"]
     targets = quality_targets(first_records, auroc_drop=drops, strata_above_ideal=above)
-    results[first.name]["targets"] = targets
-    print(f"targets ({first.name}):")
+    results[head]["targets"] = targets
+    print(f"targets ({head}):")
     for t in targets:
         verdict = "met" if t["met"] else "NOT met"
         limit = t["discrimination_bound"]
@@ -355,14 +362,14 @@ def main(argv: list[str] | None = None) -> int:
         card = json.loads(card_path.read_text())
         card["evaluation"] = {
             "command": command,
-            "data": results[first.name]["data"],
+            "data": results[head]["data"],
             "summary": {k: {kk: vv for kk, vv in v["summary"].items()} for k, v in results.items()},
-            "strata": results[first.name]["strata"],
-            "false_alarms_by_content": results[first.name]["false_alarms_by_content"],
+            "strata": results[head]["strata"],
+            "false_alarms_by_content": results[head]["false_alarms_by_content"],
             "auroc_delta_vs_fp32": {k: v["summary"]["auroc"] - base for k, v in results.items()},
             "intervals": {k: v["intervals"] for k, v in results.items()},
             "paired_vs_fp32": {k: v["paired_vs_first"] for k, v in results.items() if "paired_vs_first" in v},
-            "any_stratum_beats_ideal": results[first.name]["any_stratum_beats_ideal"],
+            "any_stratum_beats_ideal": results[head]["any_stratum_beats_ideal"],
             "targets": targets,
             "files": [out_json.name, f"{stem}.roc.png"],
         }

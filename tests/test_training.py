@@ -1,6 +1,7 @@
 """Training smoke test: a few steps on the committed sample set, export, parity ORT vs PyTorch."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -161,6 +162,19 @@ def test_evaluate_script_writes_metrics_roc_and_card(trained):
     assert (out / "compare" / "parcelscan.roc.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(SystemExit):
         evaluate_script.main([*fp32, "--region-grow", "0"])
+    # a candidate named like the shipped file (here the same model, copied): keyed by path, both kept
+    twin = out / "candidate" / "parcelscan.onnx"
+    twin.parent.mkdir()
+    for name in ("parcelscan.onnx", "parcelscan.json"):
+        shutil.copy(out / name, twin.parent / name)
+    compare = ["--data", str(SAMPLE), "--out", str(out / "twins"), "--no-card"]
+    assert evaluate_script.main(["--model", models[0], str(twin), *compare]) == 0
+    both = json.loads((out / "twins" / "parcelscan.eval.json").read_text())
+    assert set(both) == {models[0], str(twin)} and both[models[0]]["summary"] == both[str(twin)]["summary"]
+    assert "targets" in both[models[0]] and "targets" not in both[str(twin)]
+    assert both[str(twin)]["paired_vs_first"]["hit_rate"] == [0.0, 0.0]  # the same parcels, same model
+    with pytest.raises(SystemExit):
+        evaluate_script.main(["--model", models[0], models[0], *compare])
     assert evaluate_script.main(["--model", *models, "--data", str(SAMPLE)]) == 0
     result = json.loads((out / "parcelscan.eval.json").read_text())
     assert result["parcelscan.onnx"]["region_grow_threshold"] == DEFAULT_REGION_GROW  # the card's
