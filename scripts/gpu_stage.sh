@@ -7,8 +7,10 @@
 #   DEV=cpu N7=10 N8=6 NVAL=12 W=2 LW=2 EPOCHS=6 TILES=32 BS=8 AVG=2 BUDGET=150 RESERVE=60 \
 #       bash scripts/gpu_stage.sh                 # a dry run of every step on a laptop
 #
-# BUDGET is the seconds the whole script may take; the training gets what simulation leaves, less
-# RESERVE seconds for preprocessing, mining and saving (under a minute: it stops there, exit 3).
+# BUDGET is the seconds the whole script may take: training ends by then less 30 s for saving
+# (train.py --deadline), whatever simulating, preprocessing and mining took. Should less than a minute
+# be left for training once RESERVE seconds for preprocessing and mining are set aside, it stops
+# before training (exit 3).
 # Should it overrun, a watchdog copies the checkpoints to $STAGE_OUT first. Simulated folders are kept
 # (--skip-existing), so a rerun on the same machine goes straight to training. Then, where the validation and held-out sets are:
 #   python scripts/export.py --weights $STAGE_OUT/parcelscan.pt --card $STAGE_OUT/parcelscan.json \
@@ -22,7 +24,7 @@ N7=${N7:-3500}      # training parcels, 1-8 other items (the held-out set's rang
 N8=${N8:-2500}      # training parcels, 1-16 other items (clutter beyond it)
 NVAL=${NVAL:-400}   # out/val, seed 2: the same parcels as everywhere
 BUDGET=${BUDGET:-565}
-RESERVE=${RESERVE:-140}
+RESERVE=${RESERVE:-100}
 DEV=${DEV:-cuda}
 W=${W:-16}          # simulation and preprocessing processes
 LW=${LW:-10}        # tile loader processes
@@ -71,11 +73,11 @@ fi
   wait $NAP && cp "$WORK"/best.pt "$WORK"/last.pt "$STAGE_OUT/" # last.pt holds the history too
 ) >/dev/null 2>&1 &
 WATCHDOG=$!
-MINUTES=$(python3 -c "print(round(($BUDGET - $(el) - $RESERVE) / 60, 2))")
-echo "== $(el) s: training budget $MINUTES min"
+DEADLINE=$((T0 + BUDGET - 30))
+echo "== $(el) s: training until $(date -d @$DEADLINE +%T), about $((LEFT / 60)) min after preprocessing and mining"
 python3 scripts/train.py --data "$DATA/train7" "$DATA/train8" --val "$DATA/val" --out "$STAGE_OUT" --device "$DEV" \
   --workers "$W" --loader-workers "$LW" --seed 23 --epochs "$EPOCHS" --patience "$EPOCHS" --batch-size "$BS" \
-  --tiles-per-epoch "$TILES" --lr 6e-4 --max-minutes "$MINUTES" --fit-epochs --average-epochs "$AVG" \
+  --tiles-per-epoch "$TILES" --lr 6e-4 --deadline "$DEADLINE" --fit-epochs --average-epochs "$AVG" \
   --init "$INIT" --mine-hard --context-blocks 3 --no-export --work "$WORK"
 RC=$?
 kill "$WATCHDOG" 2>/dev/null

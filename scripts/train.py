@@ -275,10 +275,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="use at most this many parcels per dataset")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time")
     p.add_argument(
+        "--deadline",
+        type=float,
+        default=None,
+        metavar="UNIX_SECONDS",
+        help="training also ends by this wall-clock time (`date +%%s` + seconds), however long "
+        "preprocessing and mining took (for a machine lent for a fixed time)",
+    )
+    p.add_argument(
         "--fit-epochs",
         action="store_true",
-        help="with --max-minutes: time the second epoch and shorten the schedule to the epochs that "
-        "fit in the budget, so the learning rate still anneals (the card's history records the count)",
+        help="with --max-minutes or --deadline: time the second epoch and shorten the schedule to the "
+        "epochs that fit in the budget, so the learning rate still anneals (the history records the count)",
     )
     p.add_argument(
         "--no-export",
@@ -328,8 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--context-blocks must be 0 to 4, got {args.context_blocks}")
     if args.workers < 1 or args.loader_workers < 0:
         p.error("--workers must be at least 1 and --loader-workers at least 0")
-    if args.fit_epochs and not args.max_minutes:
-        p.error("--fit-epochs needs --max-minutes to fit the schedule to")
+    if args.fit_epochs and not (args.max_minutes or args.deadline):
+        p.error("--fit-epochs needs --max-minutes or --deadline to fit the schedule to")
+    if args.deadline is not None and args.deadline <= time.time():
+        p.error(f"--deadline {args.deadline:.0f} has passed (now {time.time():.0f})")
     if not 0 <= args.average_epochs <= args.epochs:
         p.error(f"--average-epochs must be 0 to --epochs ({args.epochs}), got {args.average_epochs}")
     check_dataset_args(
@@ -381,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         average_epochs=args.average_epochs,
         freeze_bn=args.freeze_bn,
         fit_epochs=args.fit_epochs,
+        deadline=args.deadline,
     )
     t0 = time.time()
     model, history = train(train_ex, val_ex, pre, cfg, args.work, resume=args.resume, init=args.init)

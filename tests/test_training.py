@@ -576,7 +576,11 @@ def test_fitted_schedule_shortens_to_the_budget_and_anneals_over_the_epochs_that
     _, unfitted = run(tmp_path / "c", max_minutes=5)
     assert len(unfitted) == 6  # the plain budget cuts the cycle short: 6.0 min > 5 after epoch 6
     assert unfitted[-1]["lr"] > 0.5e-3
-    with pytest.raises(ValueError, match="give max_minutes"):
+    # A deadline 5 min after training starts (the clock's first reading is 0) fits the same 5 epochs,
+    # and caps a looser max_minutes.
+    _, by_deadline = run(tmp_path / "e", max_minutes=60, deadline=300.0, fit_epochs=True)
+    assert by_deadline[1]["epochs_fitted"] == 5 and len(by_deadline) == 5
+    with pytest.raises(ValueError, match="give max_minutes or deadline"):
         run(tmp_path / "d", fit_epochs=True)
 
 
@@ -705,7 +709,8 @@ def test_scripts_name_a_folder_that_is_not_a_dataset_before_doing_any_work(tmp_p
         ),
         (train_script.main, [*train_args, "--val-single", str(tmp_path / "x")], "no such dataset folder"),
         (train_script.main, [*train_args, "--resume", str(tmp_path / "last.pt")], "no such checkpoint"),
-        (train_script.main, [*train_args, "--fit-epochs"], "--fit-epochs needs --max-minutes"),
+        (train_script.main, [*train_args, "--fit-epochs"], "--fit-epochs needs --max-minutes or --deadline"),
+        (train_script.main, [*train_args, "--deadline", "1000"], "--deadline 1000 has passed"),
         (
             evaluate_script.main,
             ["--model", str(model), "--data", str(listless)],
@@ -774,12 +779,13 @@ def test_gpu_stage_script_runs_every_step_on_the_cpu(tmp_path):
 
     run = run_stage()
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    assert "training budget" in run.stdout and "train.py rc=0" in run.stdout
+    assert "training until" in run.stdout and "train.py rc=0" in run.stdout
     stage = tmp_path / "stage"
     written = {p.name for p in stage.iterdir()}
     assert {"parcelscan.pt", "parcelscan.json", "best.pt", "history.json"} <= written
     card = json.loads((stage / "parcelscan.json").read_text())
-    assert "--fit-epochs" in card["training"]["command"] and card["training"]["init"]["version"]
+    assert "--fit-epochs" in card["training"]["command"] and "--deadline" in card["training"]["command"]
+    assert card["training"]["init"]["version"]
     history = card["training"]["history"]
     assert history[0]["epoch"] == 0 and history[-1]["epoch"] == "average"
     assert history[2]["epochs_fitted"] == 3  # minutes to spare: the cap, --epochs 3

@@ -40,7 +40,8 @@ class TrainConfig:
     loader_workers: int = 0  # processes cutting training tiles (0: in the training process)
     average_epochs: int = 0  # > 0: the result averages the weights after each of the last N epochs
     freeze_bn: bool = False  # with init weights: batch norm keeps and uses their statistics
-    fit_epochs: bool = False  # with max_minutes: after the 2nd epoch, fewer epochs if they would not fit
+    fit_epochs: bool = False  # with a budget: after the 2nd epoch, fewer epochs if they would not fit
+    deadline: float | None = None  # training ends by this time.time() too (preprocessing took what it took)
 
 
 @torch.no_grad()
@@ -164,7 +165,9 @@ def train(
     estimates the statistics of a network trained at batch 64 poorly. An average then keeps those
     statistics too, since every averaged epoch was trained against them.
 
-    With ``cfg.fit_epochs`` (and ``cfg.max_minutes``) the first two epochs train at the one-cycle
+    ``cfg.deadline`` (a ``time.time()`` value) caps the budget like ``max_minutes``, but counted
+    from outside: a caller with a fixed wall-clock allowance need not guess how long preprocessing
+    and mining take. With ``cfg.fit_epochs`` (and either budget) the first two epochs train at the one-cycle
     schedule's starting rate (``cfg.lr`` / 25) while the second is timed; then the epochs that fit in
     the budget at that pace (at most ``cfg.epochs`` in all; ``epochs_fitted`` in that epoch's history
     entry) run one whole one-cycle schedule, so the learning rate anneals to its floor before the time
@@ -181,8 +184,8 @@ def train(
     start, best, history = 0, -1.0, []
     if not 0 <= cfg.average_epochs <= cfg.epochs:
         raise ValueError(f"average_epochs must be 0 to epochs ({cfg.epochs}), got {cfg.average_epochs}")
-    if cfg.fit_epochs and not cfg.max_minutes:
-        raise ValueError("fit_epochs fits the schedule to max_minutes: give max_minutes")
+    if cfg.fit_epochs and not (cfg.max_minutes or cfg.deadline):
+        raise ValueError("fit_epochs fits the schedule to a time budget: give max_minutes or deadline")
     average = AveragedModel(model) if cfg.average_epochs else None  # parameters only: BN is re-measured
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = np.array([ex.positive for ex in val_examples])
@@ -256,6 +259,8 @@ def train(
 
     schedule = None if cycle_from is None else one_cycle((start - cycle_from) * len(loader))
     t_start, stale = time.time(), 0
+    budgets = [m for m in (cfg.max_minutes, cfg.deadline and (cfg.deadline - t_start) / 60) if m]
+    limit = min(budgets) if budgets else None  # minutes of training from here
     epoch = start - 1
     while epoch + 1 < epochs:
         epoch += 1
@@ -291,7 +296,7 @@ def train(
             # workers and tunes cuDNN), decides how many epochs the budget holds; a whole one-cycle
             # schedule then runs over those, starting from the rate the timing epochs used.
             per_epoch = record["minutes"] - history[-1]["minutes"]
-            fit = epoch + 1 + int(0.95 * (cfg.max_minutes - record["minutes"]) / max(per_epoch, 1e-9))
+            fit = epoch + 1 + int(0.95 * (limit - record["minutes"]) / max(per_epoch, 1e-9))
             epochs, cycle_from = max(epoch + 1, min(cfg.epochs, fit)), epoch + 1
             fitted = (epochs, cycle_from)
             schedule = one_cycle(0)
@@ -314,8 +319,8 @@ def train(
         if stale >= cfg.patience:
             log(f"early stop: no better validation AUROC for {cfg.patience} epochs")
             break
-        if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
-            log(f"stopping: time budget of {cfg.max_minutes} min reached")
+        if limit is not None and (time.time() - t_start) / 60 > limit:
+            log(f"stopping: time budget of {limit:.2f} min reached")
             break
     if _averaged(average):
         with torch.no_grad():  # parameters only: the copy's buffers are those of the untrained network
