@@ -322,6 +322,31 @@ def test_training_grows_context_blocks_onto_smaller_init_weights(tmp_path, capsy
     grown.load_state_dict(torch.load(tmp_path / "m" / "parcelscan.pt", weights_only=True))  # strict
 
 
+def test_predictions_batched_across_parcels_equal_one_parcel_at_a_time():
+    from parcelscan.preprocess import PreprocessConfig
+    from parcelscan.preprocess.tiling import stitch, tiles
+    from parcelscan.training.data import load_dataset
+    from parcelscan.training.loop import predict_examples
+
+    pre = PreprocessConfig()
+    examples = load_dataset(SAMPLE, pre, progress=False)
+    model = _trained_looking(DetectorNet(context=1), 6).eval()
+    counts = [len(tiles(ex.image.astype(np.float32), pre.tile, pre.overlap)[0]) for ex in examples]
+    assert max(counts) > 2 and len(examples) == 4  # so batch 3 both splits a parcel and joins parcels
+    reference = []
+    with torch.no_grad():  # each parcel alone, tile by tile
+        for ex in examples:
+            batch, origins = tiles(ex.image.astype(np.float32), pre.tile, pre.overlap)
+            maps = np.concatenate([model(torch.from_numpy(t[None])).heatmap.numpy() for t in batch])
+            reference.append(stitch(maps, origins, ex.image.shape[1:], pre.overlap)[0])
+    for size, join in ((3, True), (1000, True), (3, False), (None, None)):
+        out = predict_examples(model, examples, pre, "cpu", batch_size=size, join=join)
+        assert len(out) == len(examples)
+        for (score, heat), ref in zip(out, reference, strict=True):
+            np.testing.assert_allclose(heat, ref, atol=1e-5)
+            assert score == pytest.approx(float(ref.max()), abs=1e-5)
+
+
 def test_tile_sampler_centres_masses_dense_matter_and_random_tiles():
     from parcelscan.training.data import DENSE_SCALED, Example, TileSampler, _dense_pixels
 

@@ -46,20 +46,49 @@ class TrainConfig:
 
 @torch.no_grad()
 def predict_examples(
-    model: DetectorNet, examples: list[Example], config: PreprocessConfig, device: str, batch_size: int = 16
+    model: DetectorNet,
+    examples: list[Example],
+    config: PreprocessConfig,
+    device: str,
+    batch_size: int | None = None,
+    join: bool | None = None,
 ) -> list[tuple[float, np.ndarray]]:
-    """Whole-parcel (score, heatmap (H, W)) for each example, tiled and stitched as at inference."""
+    """Whole-parcel (score, heatmap (H, W)) for each example, tiled and stitched as at inference.
+
+    Forward passes take up to ``batch_size`` tiles (default 64 on CUDA, 16 on the CPU). With
+    ``join`` (default: on CUDA, where a parcel's few tiles would leave most of a pass to launch
+    overhead) the tiles of consecutive parcels share passes; on the CPU that measured about 10 %
+    slower than a parcel at a time (120 validation parcels, 2 threads), with the same scores."""
     model.eval()
-    out = []
+    cuda = str(device).startswith("cuda")
+    batch_size = batch_size or (64 if cuda else 16)
+    join = cuda if join is None else join
+    out: list[tuple[float, np.ndarray]] = []
+
+    def run(group: list[tuple[Example, np.ndarray, list]]) -> None:
+        batch = np.concatenate([b for _, b, _ in group])
+        maps = np.concatenate(
+            [
+                model(torch.from_numpy(batch[i : i + batch_size]).to(device)).heatmap.float().cpu().numpy()
+                for i in range(0, len(batch), batch_size)
+            ]
+        )
+        first = 0
+        for ex, b, origins in group:
+            heat = stitch(maps[first : first + len(b)], origins, ex.image.shape[1:], config.overlap)[0]
+            out.append((float(heat.max()), heat))
+            first += len(b)
+
+    group, count = [], 0
     for ex in examples:
         batch, origins = tiles(ex.image.astype(np.float32), config.tile, config.overlap)
-        maps = []
-        for i in range(0, len(batch), batch_size):
-            maps.append(
-                model(torch.from_numpy(batch[i : i + batch_size]).to(device)).heatmap.float().cpu().numpy()
-            )
-        heat = stitch(np.concatenate(maps), origins, ex.image.shape[1:], config.overlap)[0]
-        out.append((float(heat.max()), heat))
+        if group and (not join or count + len(batch) > batch_size):
+            run(group)
+            group, count = [], 0
+        group.append((ex, batch, origins))
+        count += len(batch)
+    if group:
+        run(group)
     return out
 
 
@@ -70,6 +99,8 @@ ONE_CYCLE_DIV = 25.0
 HARD_HEAT = 0.5
 #: At most this many mined pixels are kept per parcel as tile centres.
 HARD_KEEP = 64
+#: Parcels whose heatmaps are computed (and held) at a time when mining.
+MINE_CHUNK = 32
 
 
 def mine_hard_negatives(
@@ -81,14 +112,18 @@ def mine_hard_negatives(
     parcel score is above ``HARD_HEAT``."""
     rng = np.random.default_rng(seed)
     parcels = kept = alarmed = 0
-    for ex in tqdm(examples, desc="mining hard negatives", unit="parcel"):
-        score, heat = predict_examples(model, [ex], config, device)[0]
-        alarmed += int(not ex.positive and score > HARD_HEAT)
-        ys, xs = np.nonzero((heat > HARD_HEAT) & (ex.target.astype(np.float32) < 0.01))
-        pick = rng.permutation(ys.size)[:HARD_KEEP]
-        ex.hard = np.stack([ys[pick], xs[pick]], 1).astype(np.int32) if pick.size else None
-        parcels += int(pick.size > 0)
-        kept += int(pick.size)
+    bar = tqdm(total=len(examples), desc="mining hard negatives", unit="parcel")
+    for start in range(0, len(examples), MINE_CHUNK):  # heatmaps of a chunk of parcels at a time, batched
+        chunk = examples[start : start + MINE_CHUNK]
+        for ex, (score, heat) in zip(chunk, predict_examples(model, chunk, config, device), strict=True):
+            alarmed += int(not ex.positive and score > HARD_HEAT)
+            ys, xs = np.nonzero((heat > HARD_HEAT) & (ex.target.astype(np.float32) < 0.01))
+            pick = rng.permutation(ys.size)[:HARD_KEEP]
+            ex.hard = np.stack([ys[pick], xs[pick]], 1).astype(np.int32) if pick.size else None
+            parcels += int(pick.size > 0)
+            kept += int(pick.size)
+        bar.update(len(chunk))
+    bar.close()
     return {"parcels": parcels, "pixels": kept, "negatives_alarmed": alarmed, "heat": HARD_HEAT}
 
 
