@@ -10,9 +10,9 @@
 # BUDGET is the seconds the whole script may take: training ends by then less 30 s for saving
 # (train.py --deadline), whatever simulating, preprocessing and mining took. Should less than a minute
 # be left for training once RESERVE seconds for preprocessing and mining are set aside, it stops
-# before training (exit 3).
-# Should it overrun, a watchdog copies the checkpoints to $STAGE_OUT first. Simulated folders are kept
-# (--skip-existing), so a rerun on the same machine goes straight to training. Then, where the validation and held-out sets are:
+# before training (exit 3). Should it overrun, a watchdog copies the checkpoints to $STAGE_OUT first.
+# Simulated folders are kept (--skip-existing), so a rerun on the same machine goes straight to
+# training. Then, where the validation and held-out sets are:
 #   python scripts/export.py --weights $STAGE_OUT/parcelscan.pt --card $STAGE_OUT/parcelscan.json \
 #       --data out/train7 --val out/val out/val2 out/val3 --val-single out/val_single
 set -u

@@ -155,10 +155,9 @@ class TileSampler(torch.utils.data.Dataset):
     :func:`~parcelscan.training.loop.mine_hard_negatives`), 15 % of the tiles are centred on those
     instead, taken half from the dense and half from the random share (40 / 15 / 17.5 / 27.5 %).
 
-    Every tile is drawn from (seed, epoch, index) alone. The epoch is the one set with
-    :meth:`set_epoch`, plus ``index // length``: indices of later epochs (:class:`EpochIndices`) cut
-    those epochs' tiles, so DataLoader workers can live for the whole run, their copy of the sampler
-    never told the epoch.
+    Every tile is drawn from (seed, epoch, index) alone, the epoch being ``index // length``: index
+    ``epoch * length + i`` is tile i of that epoch (:class:`EpochIndices` lists an epoch's), so
+    DataLoader workers can live for the whole run without being told the epoch.
     """
 
     POSITIVE_SHARE = 0.4
@@ -172,10 +171,6 @@ class TileSampler(torch.utils.data.Dataset):
         self.positives = [i for i, e in enumerate(examples) if e.centres]
         self.dense = [i for i, e in enumerate(examples) if e.dense is not None and len(e.dense)]
         self.hard = [i for i, e in enumerate(examples) if e.hard is not None and len(e.hard)]
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.length
@@ -183,8 +178,8 @@ class TileSampler(torch.utils.data.Dataset):
     def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
         if idx < 0:
             raise IndexError(f"tile index {idx} < 0")
-        ahead, idx = divmod(idx, self.length)
-        rng = np.random.default_rng([self.seed, self.epoch + ahead, idx])
+        epoch, idx = divmod(idx, self.length)
+        rng = np.random.default_rng([self.seed, epoch, idx])
         s = self.size
         u, centre = rng.random(), None
         hard = self.HARD_SHARE if self.hard else 0.0
