@@ -137,8 +137,7 @@ def _save(
     average: AveragedModel | None,
     fitted: tuple[int, int] | None,
 ) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(
+    _save_whole(
         {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -151,15 +150,14 @@ def _save(
             "epochs_fitted": None if fitted is None else fitted[0],
             "cycle_from": None if fitted is None else fitted[1],
         },
-        tmp,
+        path,
     )
-    tmp.replace(path)
 
 
-def _save_weights(model, path: Path) -> None:
-    """The state dict at ``path``, written whole or not at all (a copy taken meanwhile is never torn)."""
+def _save_whole(obj, path: Path) -> None:
+    """``torch.save`` to ``path`` whole or not at all (a copy taken meanwhile is never torn)."""
     tmp = path.with_suffix(".tmp")
-    torch.save(model.state_dict(), tmp)
+    torch.save(obj, tmp)
     tmp.replace(path)
 
 
@@ -241,7 +239,7 @@ def train(
             log(f"grown from {init}: {len(grown)} new tensors (context blocks that start as the identity)")
         if resume is None:  # the starting point is the one to beat: fine-tuning never ends worse
             best = validate()
-            _save_weights(model, out_dir / "best.pt")
+            _save_whole(model.state_dict(), out_dir / "best.pt")
             history.append({"epoch": 0, "loss": None, "val_auroc": best, "minutes": 0.0})
             log(json.dumps(history[-1]))
         log(f"initialised from {init}")
@@ -345,7 +343,7 @@ def train(
             average.update_parameters(model)
         if val_auc > best:
             best, stale = val_auc, 0
-            _save_weights(model, out_dir / "best.pt")
+            _save_whole(model.state_dict(), out_dir / "best.pt")
         else:
             stale += 1
         _save(out_dir / "last.pt", model, optimizer, epoch, best, history, average, fitted)
