@@ -625,6 +625,49 @@ def test_training_with_loader_workers_gives_the_same_model_as_without(tmp_path):
         torch.testing.assert_close(w, models[1].state_dict()[name], rtol=0, atol=0)
 
 
+def test_bf16_steps_run_the_convolutions_in_bfloat16_and_the_outputs_in_float32():
+    from parcelscan.training.loop import forward_train
+
+    net = _trained_looking(DetectorNet(), seed=5).train()
+    conv_dtypes = []
+    net.enc3[0].register_forward_hook(lambda m, i, o: conv_dtypes.append(o.dtype))
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2
+    outs = {}
+    for precision in ("fp32", "bf16"):
+        outs[precision] = forward_train(net, x, precision)
+        assert outs[precision].heatmap.dtype == outs[precision].score.dtype == torch.float32
+    assert conv_dtypes == [torch.float32, torch.bfloat16]
+    diff = (outs["fp32"].heatmap - outs["bf16"].heatmap).detach().abs()
+    # bfloat16 keeps 8 bits: the same map to about 1e-2, but not to float32's digits
+    assert float(diff.max()) < 0.05 and float(diff.max()) > 1e-5
+    with pytest.raises(ValueError, match="precision must be one of"):
+        forward_train(net, x, "fp16")
+
+
+def test_bf16_training_returns_float32_weights_in_the_default_layout(tmp_path):
+    from parcelscan.preprocess import PreprocessConfig
+    from parcelscan.training.data import load_dataset
+    from parcelscan.training.loop import TrainConfig, train
+
+    pre = PreprocessConfig()
+    examples = load_dataset(SAMPLE, pre, limit=3, progress=False)
+    states, histories = {}, {}
+    for precision in ("fp32", "bf16"):
+        cfg = TrainConfig(epochs=2, tiles_per_epoch=16, batch_size=8, tile=64, seed=2, precision=precision)
+        quiet = {"log": lambda *_: None}
+        net, histories[precision] = train(examples, examples, pre, cfg, tmp_path / precision, **quiet)
+        states[precision] = net.state_dict()
+        for name, w in states[precision].items():
+            assert w.is_contiguous(), name  # channels-last during training, the default layout after
+        assert all(np.isfinite(h["loss"]) for h in histories[precision])
+    assert all(w.dtype == torch.float32 for w in states["bf16"].values() if w.is_floating_point())
+    # the precision reaches the steps: the same tiles and seed train different weights
+    fp32, bf16 = states["fp32"], states["bf16"]
+    assert any(not torch.equal(w, bf16[n]) for n, w in fp32.items() if w.is_floating_point())
+    with pytest.raises(ValueError, match="precision must be one of"):
+        train(examples, examples, pre, TrainConfig(epochs=1, precision="half"), tmp_path / "x", **quiet)
+
+
 def test_weight_averaging_returns_the_mean_of_the_last_epochs_and_survives_a_resume(tmp_path):
     from parcelscan.preprocess import PreprocessConfig
     from parcelscan.training.data import load_dataset
@@ -736,6 +779,7 @@ def test_scripts_name_a_folder_that_is_not_a_dataset_before_doing_any_work(tmp_p
         (train_script.main, [*train_args, "--resume", str(tmp_path / "last.pt")], "no such checkpoint"),
         (train_script.main, [*train_args, "--fit-epochs"], "--fit-epochs needs --max-minutes or --deadline"),
         (train_script.main, [*train_args, "--deadline", "1000"], "--deadline 1000 has passed"),
+        (train_script.main, [*train_args, "--precision", "fp16"], "invalid choice: 'fp16'"),
         (
             evaluate_script.main,
             ["--model", str(model), "--data", str(listless)],

@@ -17,9 +17,12 @@ from ..preprocess import PreprocessConfig
 from ..preprocess.tiling import stitch, tiles
 from .data import EpochIndices, Example, TileSampler
 from .loss import detection_loss
-from .network import DetectorNet, load_grown
+from .network import DetectorNet, NetOutput, load_grown
 
-__all__ = ["TrainConfig", "mine_hard_negatives", "predict_examples", "train"]
+__all__ = ["PRECISIONS", "TrainConfig", "forward_train", "mine_hard_negatives", "predict_examples", "train"]
+
+#: Arithmetic of the training passes: float32 throughout, or the convolutions in bfloat16 (autocast).
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,25 @@ class TrainConfig:
     freeze_bn: bool = False  # with init weights: batch norm keeps and uses their statistics
     fit_epochs: bool = False  # with a budget: after the 2nd epoch, fewer epochs if they would not fit
     deadline: float | None = None  # training ends by this time.time() too (preprocessing took what it took)
+    precision: str = "fp32"  # "bf16": convolutions in bfloat16 under autocast (forward_train)
+
+
+def forward_train(model: DetectorNet, x: torch.Tensor, precision: str = "fp32") -> NetOutput:
+    """The network's outputs for a training step, at ``precision`` (one of :data:`PRECISIONS`).
+
+    ``"bf16"`` runs the network body under ``torch.autocast`` in bfloat16: convolutions and batch
+    norm in bfloat16, with float32 master weights, optimiser and gradients (mixed precision, as
+    Micikevicius et al. 2018 with bfloat16's float32 range, so no loss scaling). The log-attenuation
+    features before the first convolution stay float32 (autocast leaves ``log`` alone), and the
+    logits are upsampled, squashed and compared with the target in float32 (:meth:`DetectorNet.from_logits`):
+    bfloat16 keeps 8 bits of mantissa, too few for probabilities near 1. On a CPU with AVX-512 BF16
+    (this machine's AMD EPYC) a step measured 1.4x the float32 one, both channels-last. The exported
+    network is float32 either way."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        low = model.logits(x)
+    return model.from_logits(low.float())
 
 
 @torch.no_grad()
@@ -69,7 +91,10 @@ def predict_examples(
         batch = np.concatenate([b for _, b, _ in group])
         maps = np.concatenate(
             [
-                model(torch.from_numpy(batch[i : i + batch_size]).to(device)).heatmap.float().cpu().numpy()
+                model(_channels_last(torch.from_numpy(batch[i : i + batch_size]).to(device)))
+                .heatmap.float()
+                .cpu()
+                .numpy()
                 for i in range(0, len(batch), batch_size)
             ]
         )
@@ -90,6 +115,11 @@ def predict_examples(
     if group:
         run(group)
     return out
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) in channels-last memory order, the order the training network's weights use."""
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 #: The one-cycle schedule starts (and the timing epochs of fit_epochs run) at lr / ONE_CYCLE_DIV.
@@ -212,7 +242,12 @@ def train(
     device = torch.device(cfg.device)
     if device.type == "cuda":  # fixed tile shapes: let cuDNN pick its fastest convolutions once
         torch.backends.cudnn.benchmark = True
-    model = DetectorNet(context=cfg.context).to(device)
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
+    # Channels-last (NHWC) weights and inputs: oneDNN's and cuDNN's fast convolution layout; a float32
+    # training step on this 2-core CPU measured 1.5x the default layout's. The result is returned
+    # in the default layout (the weights mean the same either way).
+    model = DetectorNet(context=cfg.context).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, best, history = 0, -1.0, []
     if not 0 <= cfg.average_epochs <= cfg.epochs:
@@ -306,7 +341,7 @@ def train(
         losses = []
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False)
         for x, y in bar:
-            out = model(x.to(device))
+            out = forward_train(model, _channels_last(x.to(device)), cfg.precision)
             loss, _ = detection_loss(out.heatmap, out.score, y.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -376,4 +411,4 @@ def train(
             log("no epoch of the averaging window was reached: the best single epoch is the result")
         model.load_state_dict(torch.load(out_dir / "best.pt", map_location=device, weights_only=True))
     (out_dir / "history.json").write_text(json.dumps({"config": asdict(cfg), "history": history}, indent=1))
-    return model, history
+    return model.to(memory_format=torch.contiguous_format), history

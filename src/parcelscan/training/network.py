@@ -141,11 +141,17 @@ class DetectorNet(nn.Module):
         d2 = self.dec2(torch.cat([F.interpolate(d3, scale_factor=2.0, mode="nearest"), s2], 1))
         return self.head(d2)
 
-    def forward(self, x: torch.Tensor) -> NetOutput:
-        """x : (B, 3, H, W) with H, W multiples of 16."""
-        low = self.logits(x)
+    @staticmethod
+    def from_logits(low: torch.Tensor) -> NetOutput:
+        """The outputs from :meth:`logits`: heatmap probabilities at full resolution and the tile score
+        (their maximum). Mixed-precision training passes the logits here in float32, so that
+        probabilities near 1, which the parcel decision and the focal loss hinge on, keep their digits."""
         heatmap = torch.sigmoid(F.interpolate(low, scale_factor=4.0, mode="bilinear", align_corners=False))
         return NetOutput(heatmap, heatmap.amax(dim=(1, 2, 3)))
+
+    def forward(self, x: torch.Tensor) -> NetOutput:
+        """x : (B, 3, H, W) with H, W multiples of 16."""
+        return self.from_logits(self.logits(x))
 
 
 def load_grown(model: DetectorNet, state: dict) -> list[str]:
