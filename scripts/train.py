@@ -33,7 +33,7 @@ from parcelscan.preprocess.tiling import tiles
 from parcelscan.sim.dataset import dataset_problem
 from parcelscan.training.data import load_dataset, load_datasets
 from parcelscan.training.export import OUTPUT_NAMES, embed_card, export_fp16, export_int8, export_onnx, sha256
-from parcelscan.training.loop import PRECISIONS, TrainConfig, train
+from parcelscan.training.loop import PRECISIONS, TrainConfig, native_bf16, train
 from parcelscan.training.network import gflops
 
 VERSION = "0.9.0"
@@ -349,6 +349,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--deadline {args.deadline:.0f} has passed (now {time.time():.0f})")
     if not 0 <= args.average_epochs <= args.epochs:
         p.error(f"--average-epochs must be 0 to --epochs ({args.epochs}), got {args.average_epochs}")
+    if args.precision == "bf16" and not native_bf16(args.device):
+        print(
+            f"warning: this {args.device} has no bfloat16 arithmetic in hardware; --precision bf16 is "
+            "emulated there and slower than fp32",
+            file=sys.stderr,
+        )
     check_dataset_args(
         p,
         [("--data", d) for d in args.data or []]

@@ -36,6 +36,21 @@ def test_training_on_cuda_with_loader_workers_gives_a_model_the_cpu_agrees_with(
     torch.testing.assert_close(on_gpu, on_cpu, atol=1e-2, rtol=0)
 
 
+def test_bf16_training_on_cuda_runs_the_convolutions_in_bfloat16(tmp_path):
+    from parcelscan.training.loop import forward_train
+
+    pre = PreprocessConfig()
+    examples = load_dataset(SAMPLE, pre, limit=3, progress=False)
+    cfg = TrainConfig(epochs=2, tiles_per_epoch=32, batch_size=8, tile=128, device="cuda", precision="bf16")
+    model, history = train(examples, examples, pre, cfg, tmp_path, log=lambda *_: None)
+    assert all(np.isfinite(h["loss"]) for h in history)
+    assert all(p.dtype == torch.float32 and p.is_cuda for p in model.parameters())
+    seen = []
+    model.enc3[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    out = forward_train(model.train(), torch.rand(2, 3, 64, 64, device="cuda"), "bf16")
+    assert seen == [torch.bfloat16] and out.heatmap.dtype == torch.float32
+
+
 def test_train_script_on_cuda_writes_weights_card_and_onnx_from_the_cpu(tmp_path):
     import json
     import sys

@@ -644,6 +644,19 @@ def test_bf16_steps_run_the_convolutions_in_bfloat16_and_the_outputs_in_float32(
         forward_train(net, x, "fp16")
 
 
+def test_train_script_warns_where_bf16_would_be_emulated(tmp_path, monkeypatch, capsys):
+    from parcelscan.training.loop import native_bf16
+
+    assert native_bf16("cpu") == torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert native_bf16("cuda") == (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    missing = ["--data", str(SAMPLE), "--val", str(tmp_path / "none"), "--out", str(tmp_path)]
+    for native in (True, False):
+        monkeypatch.setattr(train_script, "native_bf16", lambda device, native=native: native)
+        with pytest.raises(SystemExit):  # stopped by the missing --val folder, after the warning
+            train_script.main([*missing, "--precision", "bf16"])
+        assert ("emulated there and slower than fp32" in capsys.readouterr().err) is not native
+
+
 def test_bf16_training_returns_float32_weights_in_the_default_layout(tmp_path):
     from parcelscan.preprocess import PreprocessConfig
     from parcelscan.training.data import load_dataset

@@ -19,7 +19,15 @@ from .data import EpochIndices, Example, TileSampler
 from .loss import detection_loss
 from .network import DetectorNet, NetOutput, load_grown
 
-__all__ = ["PRECISIONS", "TrainConfig", "forward_train", "mine_hard_negatives", "predict_examples", "train"]
+__all__ = [
+    "PRECISIONS",
+    "TrainConfig",
+    "forward_train",
+    "mine_hard_negatives",
+    "native_bf16",
+    "predict_examples",
+    "train",
+]
 
 #: Arithmetic of the training passes: float32 throughout, or the convolutions in bfloat16 (autocast).
 PRECISIONS = ("fp32", "bf16")
@@ -46,6 +54,19 @@ class TrainConfig:
     fit_epochs: bool = False  # with a budget: after the 2nd epoch, fewer epochs if they would not fit
     deadline: float | None = None  # training ends by this time.time() too (preprocessing took what it took)
     precision: str = "fp32"  # "bf16": convolutions in bfloat16 under autocast (forward_train)
+
+
+def native_bf16(device: str) -> bool:
+    """Whether ``device`` ("cpu", "cuda", ...) has bfloat16 arithmetic in hardware: a CUDA GPU that
+    torch supports it on, or a CPU for which oneDNN has bfloat16 kernels (AVX-512 BF16 or AMX).
+    Elsewhere autocast emulates it, slower than float32."""
+    if str(device).startswith("cuda"):
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)  # torch's own test helper
+    try:
+        return bool(check()) if check is not None else False
+    except RuntimeError:
+        return False
 
 
 def forward_train(model: DetectorNet, x: torch.Tensor, precision: str = "fp32") -> NetOutput:
