@@ -2,9 +2,10 @@
 
 In one run: the machine's ceiling (float32 matmul; GPU copy bandwidth), the simulator, preprocessing
 and postprocessing, the model in ONNX Runtime (fp32 / int8 / fp16, several batch sizes) against the
-same network in PyTorch eager, ``Detector.detect`` end to end, and streaming latency at a fixed
-arrival rate. Results are appended as JSON to ``benchmarks/results/`` with the environment, and
-rendered as Markdown (printed, and saved beside the JSON) with the issue's targets met or not.
+same network in PyTorch eager, ``Detector.detect`` end to end, streaming latency at a fixed arrival
+rate, and training steps in float32 and bfloat16 (``train.py --precision``). Results are appended as
+JSON to ``benchmarks/results/`` with the environment, and rendered as Markdown (printed, and saved
+beside the JSON) with the issue's targets met or not.
 Figures are medians; on shared machines compare the ratios measured in one run (paired by round),
 never absolute times across runs.
 """
@@ -20,7 +21,7 @@ import traceback
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SUITES = ("ceiling", "simulator", "preprocess", "postprocess", "model", "e2e", "stream")
+SUITES = ("ceiling", "simulator", "preprocess", "postprocess", "model", "e2e", "stream", "training")
 
 
 def _pin_one_core() -> None:
@@ -133,7 +134,7 @@ def _bar(desc: str, unit: str):
 
 def _sections(args) -> list[tuple[str, str, object]]:
     """(name, progress unit, function of a progress callback) for each selected section, in order."""
-    from . import ceiling, e2e, model, model_ratio, postprocess, preprocess, simulator
+    from . import ceiling, e2e, model, model_ratio, postprocess, preprocess, simulator, training
 
     size, dur, peak = args.scan_size, args.duration, {}
 
@@ -189,6 +190,12 @@ def _sections(args) -> list[tuple[str, str, object]]:
                 )
                 for rate in args.rate
             ],
+        ),
+        "training": (
+            "s",
+            lambda cb: training.run(
+                "cpu" if args.provider == "cpu" else "cuda", args.threads, dur, progress=cb
+            ),
         ),
     }
     chosen = SUITES if "all" in args.suite else [s for s in SUITES if s in args.suite]

@@ -171,6 +171,15 @@ def rows(result: dict) -> list[str]:
         ratios = ", ".join(f"{k} {v:.2f}x" for k, v in result["ratios"].items())
         out.append(f"| model ratios (paired by round, {result['rounds']} rounds) | {tile} | {ratios} |")
         return out + _not_run(result)
+    if name == "training_step":
+        where = f"{result['threads']} threads" if result["device"] == "cpu" else result["device"]
+        tiles = f"{result['batch']} x {result['tile']}^2 tiles, native bf16: {result['native_bf16']}"
+        rates = ", ".join(f"{k} {_fmt(v)}" for k, v in result["tiles_per_s"].items())
+        ratios = ", ".join(f"{k} {v:.2f}x" for k, v in result["ratios"].items())
+        return [
+            f"| training steps ({where}) | {tiles} | {rates} tiles/s |",
+            f"| training ratios (paired by round, {result['rounds']} rounds) | {tiles} | {ratios} |",
+        ]
     if name == "e2e":
         out = []
         for v in result["variants"]:

@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         "--precision",
         default="fp32",
         choices=list(PRECISIONS),
-        help="bf16: train the convolutions in bfloat16 (autocast; 1.4x a step on a CPU with AVX-512 BF16); "
+        help="bf16: train the convolutions in bfloat16 (autocast; 1.5x a step on a CPU with AVX-512 BF16); "
         "the exported model is float32 either way",
     )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")

@@ -135,6 +135,7 @@ def test_the_whole_suite_runs_saves_a_record_and_renders_a_table(capsys, monkeyp
         "| torch eager ",
         "| Detector.detect fp16 ",
         "| detector.stream fp32 at 10 scans/s |",
+        "| training ratios (paired by round, ",
         "| target | measured | met |",
     ):
         assert row in out  # fmt: skip
@@ -157,6 +158,7 @@ def test_the_whole_suite_runs_saves_a_record_and_renders_a_table(capsys, monkeyp
         "model",
         "e2e",
         "stream",
+        "training_step",
     ]
     r = {r["name"]: r for r in record["results"]}
     assert r["ceiling"]["peak_gflops"] > 0 and r["ceiling"]["gpu"] is None
@@ -175,6 +177,10 @@ def test_the_whole_suite_runs_saves_a_record_and_renders_a_table(capsys, monkeyp
     assert stream["failed"] == 0 and stream["submitted"] == 3
     assert math.isfinite(stream["p99_ms"]) and 0 < stream["p50_ms"] <= stream["p99_ms"] <= stream["max_ms"]
     assert len(record["targets"]) == len(TARGETS)
+    steps = r["training_step"]
+    assert set(steps["tiles_per_s"]) == {"fp32", "fp32 channels_last", "bf16 channels_last"}
+    rates = [*steps["tiles_per_s"].values(), *steps["ratios"].values()]
+    assert steps["rounds"] >= 3 and all(v > 0 for v in rates)
 
 
 @pytest.mark.skipif(
