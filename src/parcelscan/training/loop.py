@@ -72,8 +72,9 @@ def native_bf16(device: str) -> bool:
 def forward_train(model: DetectorNet, x: torch.Tensor, precision: str = "fp32") -> NetOutput:
     """The network's outputs for a training step, at ``precision`` (one of :data:`PRECISIONS`).
 
-    ``"bf16"`` runs the network body under ``torch.autocast`` in bfloat16: convolutions and batch
-    norm in bfloat16, with float32 master weights, optimiser and gradients (mixed precision, as
+    ``"bf16"`` runs the network body under ``torch.autocast`` in bfloat16: the convolutions in
+    bfloat16, and the batch norms and activations on their bfloat16 outputs, with float32 weights,
+    optimiser and gradients (mixed precision, as
     Micikevicius et al. 2018 with bfloat16's float32 range, so no loss scaling). The log-attenuation
     features before the first convolution stay float32 (autocast leaves ``log`` alone), and the
     logits are upsampled, squashed and compared with the target in float32 (:meth:`DetectorNet.from_logits`):
