@@ -1,11 +1,11 @@
 """Training steps side by side: float32 in the default layout, channels-last, and channels-last in bfloat16.
 
-One step is what ``train.py`` runs per batch: the forward pass
-(:func:`~parcelscan.training.loop.forward_train`), the detection loss, the backward pass and an AdamW
-update, on a batch of random tiles (train.py's default batch of 16 tiles of 192 pixels), half of them
-with a mass-sized target. The three candidates run in interleaved rounds, so their ratios, paired by
-round, survive a noisy shared machine. bfloat16 pays only where the processor has it (AVX-512 BF16 or
-AMX on a CPU; ``native_bf16`` in the result): elsewhere autocast emulates it, slower than float32.
+One step is what ``train.py`` runs per batch (:func:`~parcelscan.training.loop.train_step`: the
+forward pass, the detection loss, the backward pass and an AdamW update), on a batch of random tiles
+(train.py's default batch of 16 tiles of 192 pixels), half of them with a mass-sized target. The three
+candidates run in interleaved rounds, so their ratios, paired by round, survive a noisy shared machine.
+bfloat16 pays only where the processor has it (AVX-512 BF16 or AMX on a CPU; ``native_bf16`` in the
+result): elsewhere autocast emulates it, slower than float32.
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ def run(
 ) -> dict:
     import torch
 
-    from parcelscan.training.loop import forward_train, native_bf16
-    from parcelscan.training.loss import detection_loss
+    from parcelscan.training.loop import native_bf16, train_step
     from parcelscan.training.network import DetectorNet
 
     if threads:
@@ -54,11 +53,7 @@ def run(
         optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
 
         def step() -> None:
-            out = forward_train(net, xin, precision)
-            loss, _ = detection_loss(out.heatmap, out.score, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            train_step(net, optimizer, xin, y, precision)
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
 

@@ -27,6 +27,7 @@ __all__ = [
     "native_bf16",
     "predict_examples",
     "train",
+    "train_step",
 ]
 
 #: Arithmetic of the training passes: float32 throughout, or the convolutions in bfloat16 (autocast).
@@ -56,6 +57,12 @@ class TrainConfig:
     precision: str = "fp32"  # "bf16": convolutions in bfloat16 under autocast (forward_train)
 
 
+def _check_precision(precision: object) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
 def native_bf16(device: str) -> bool:
     """Whether ``device`` ("cpu", "cuda", ...) has bfloat16 arithmetic in hardware: a CUDA GPU that
     torch supports it on, or a CPU for which oneDNN has bfloat16 kernels (AVX-512 BF16 or AMX).
@@ -82,11 +89,23 @@ def forward_train(model: DetectorNet, x: torch.Tensor, precision: str = "fp32") 
     (this machine's AMD EPYC) a step measured 1.5x the float32 one, both channels-last
     (``python -m benchmarks --suite training``). The exported
     network is float32 either way."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=_check_precision(precision) == "bf16"):
         low = model.logits(x)
     return model.from_logits(low.float())
+
+
+def train_step(
+    model: DetectorNet, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, precision: str
+) -> torch.Tensor:
+    """One optimiser step on a batch of tiles ``x`` (channels-last, on the model's device) and targets
+    ``y``: :func:`forward_train`, the detection loss, backward, ``optimizer.step()``. Returns the loss.
+    The training loop and ``benchmarks/training.py`` both run this, so the benchmark times what trains."""
+    out = forward_train(model, x, precision)
+    loss, _ = detection_loss(out.heatmap, out.score, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
 
 
 @torch.no_grad()
@@ -265,8 +284,7 @@ def train(
     device = torch.device(cfg.device)
     if device.type == "cuda":  # fixed tile shapes: let cuDNN pick its fastest convolutions once
         torch.backends.cudnn.benchmark = True
-    if cfg.precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
+    _check_precision(cfg.precision)
     # Channels-last (NHWC) weights and inputs: oneDNN's and cuDNN's fast convolution layout; a float32
     # training step on this 2-core CPU measured 1.3x the default layout's. The result is returned
     # in the default layout (the weights mean the same either way).
@@ -364,12 +382,8 @@ def train(
         losses = []
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False)
         for x, y in bar:
-            out = forward_train(model, _channels_last(x.to(device)), cfg.precision)
-            loss, _ = detection_loss(out.heatmap, out.score, y.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            lr = optimizer.param_groups[0]["lr"]
-            optimizer.step()
+            lr = optimizer.param_groups[0]["lr"]  # the step's rate: the schedule moves it after
+            loss = train_step(model, optimizer, _channels_last(x.to(device)), y.to(device), cfg.precision)
             if schedule is not None:
                 schedule.step()
             losses.append(float(loss.detach()))
