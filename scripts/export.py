@@ -38,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         "--val", type=Path, nargs="+", required=True, help="validation data: the thresholds are chosen on it"
     )
     p.add_argument(
-        "--val-single", type=Path, default=None, help="single-energy validation data (its threshold)"
+        "--val-single",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="single-energy validation data (its threshold is chosen on all of it)",
     )
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--seed", type=int, default=None, help="calibration sampling seed (default: the card's)")
@@ -47,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             p.error(f"{flag} {path}: no such file")
     named = [("--data", d) for d in args.data] + [("--val", d) for d in args.val]
-    check_dataset_args(p, [*named, ("--val-single", args.val_single)])
+    named += [("--val-single", d) for d in args.val_single or []]
+    check_dataset_args(p, named)
     card = json.loads(args.card.read_text())
     card.pop("evaluation", None)  # the files change: evaluate again
     command = "python scripts/export.py " + " ".join(

@@ -81,11 +81,11 @@ def export_all(
     limit: int | None,
     int8: bool = True,
     fp16: bool = True,
-    val_single: Path | None = None,
+    val_single: list[Path] | None = None,
 ) -> dict:
     """Export fp32 (+ int8, fp16), choose each file's threshold on the validation set, write the card.
 
-    With ``val_single`` (a set of single-energy scans) each file also gets a
+    With ``val_single`` (folders of single-energy scans) each file also gets a
     ``single_energy_threshold`` at 1 % false alarms among them: the network sees R = 1 on such scans
     and its scores there follow another distribution."""
     pre = PreprocessConfig.from_dict(card["preprocess"])
@@ -116,21 +116,21 @@ def export_all(
         print(f"validation {kind}: {json.dumps(validation[kind])}")
         threshold = validation[kind]["threshold"]
         own = {"threshold": threshold, "region_threshold": threshold, "precision": kind}
-        if val_single is not None:
-            single = validation[kind]["single_energy"] = _operating_point(path, [val_single], limit)
-            single["dir"] = str(val_single)
+        if val_single:
+            single = validation[kind]["single_energy"] = _operating_point(path, val_single, limit)
+            single["dirs"] = [str(d) for d in val_single]
             print(f"validation {kind}, single-energy: {json.dumps(single)}")
             own["single_energy_threshold"] = single["threshold"]
         embed_card(path, {**card, **own})
     card["threshold"] = card["region_threshold"] = validation["fp32"]["threshold"]
-    if val_single is not None:
+    if val_single:
         card["single_energy_threshold"] = validation["fp32"]["single_energy"]["threshold"]
     card["training"]["validation"] = validation
     card["files"] = {}
     for k, v in files.items():
         entry = {"file": v.name, "sha256": sha256(v), "bytes": v.stat().st_size}
         entry["threshold"] = validation[k]["threshold"]
-        if val_single is not None:
+        if val_single:
             entry["single_energy_threshold"] = validation[k]["single_energy"]["threshold"]
         card["files"][k] = entry
     (out / f"{name}.json").write_text(json.dumps(card, indent=1))
@@ -249,8 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--val-single",
         type=Path,
+        nargs="+",
         default=None,
-        help="single-energy validation set: also choose the single-energy threshold on it",
+        help="single-energy validation sets: also choose the single-energy threshold on them (more "
+        "negatives make it steadier)",
     )
     p.add_argument("--out", type=Path, default=Path("models"), help="where the models and card go")
     p.add_argument("--name", default="parcelscan", help="model file stem")
@@ -360,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         [("--data", d) for d in args.data or []]
         + [("--val", args.val)]
         + [("--threshold-data", d) for d in args.threshold_data or []]
-        + [("--val-single", args.val_single)],
+        + [("--val-single", d) for d in args.val_single or []],
     )
     if args.resume is not None and not args.resume.is_file():
         p.error(f"--resume {args.resume}: no such checkpoint")

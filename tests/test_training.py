@@ -484,6 +484,41 @@ def test_export_script_reexports_the_same_weights_and_calibration(trained, tmp_p
         np.testing.assert_allclose(new[name], old[name], rtol=1e-6, err_msg=name)
 
 
+def test_single_energy_threshold_is_chosen_on_every_val_single_folder(trained, tmp_path, capsys):
+    import shutil
+
+    import export as export_script
+
+    out, _ = trained
+    # a second folder: the sample's negatives only
+    negatives = tmp_path / "negatives"
+    shutil.copytree(SAMPLE, negatives)
+    index = json.loads((negatives / "index.json").read_text())
+    index["parcels"] = [e for e in index["parcels"] if not e["positive"]]
+    assert index["parcels"]
+    (negatives / "index.json").write_text(json.dumps(index))
+    models = tmp_path / "m"
+    models.mkdir()
+    for f in ("parcelscan.json", "parcelscan.pt"):
+        shutil.copy(out / f, models / f)
+    card_path = models / "parcelscan.json"
+    args = ["--weights", str(out / "parcelscan.pt"), "--card", str(card_path), "--data", str(SAMPLE)]
+    args += ["--val", str(SAMPLE), "--val-single", str(SAMPLE), str(negatives)]
+    assert export_script.main(args) == 0
+    card = json.loads(card_path.read_text())
+    single = card["training"]["validation"]["fp32"]["single_energy"]
+    assert single["dirs"] == [str(SAMPLE), str(negatives)]
+    sample = json.loads((SAMPLE / "index.json").read_text())["parcels"]
+    assert single["parcels"] == len(sample) + len(index["parcels"])
+    assert single["positives"] == sum(e["positive"] for e in sample)
+    fp32 = card["files"]["fp32"]
+    assert card["single_energy_threshold"] == single["threshold"] == fp32["single_energy_threshold"]
+    # a missing second folder is named
+    with pytest.raises(SystemExit) as exc:
+        export_script.main([*args[:-1], str(tmp_path / "gone")])
+    assert exc.value.code == 2 and f"--val-single {tmp_path / 'gone'}" in capsys.readouterr().err
+
+
 def test_opaque_share_counts_the_mass_pixels_at_or_above_the_impenetrable_threshold():
     import evaluate as evaluate_script
 
