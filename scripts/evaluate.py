@@ -190,14 +190,16 @@ def _label(v: float, bins) -> str:
 
 def evaluate(
     model_path: Path,
-    data: Path,
+    data: Path | list[Path],
     limit: int | None,
     batch: int,
     threads: int | None,
     region_grow: float | None = None,
 ) -> tuple[dict, list[dict]]:
-    """The model's results and its per-parcel records. ``region_grow`` overrides the card's
+    """The model's results and its per-parcel records, on the parcels of one dataset folder or of
+    several pooled (at most ``limit`` from each). ``region_grow`` overrides the card's
     ``region_grow_threshold`` (1 turns growing off)."""
+    roots = [data] if isinstance(data, Path) else list(data)
     card_path = model_path.parent / (model_path.name.split(".")[0] + ".json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else None
     if card is not None:
@@ -207,13 +209,19 @@ def evaluate(
     model = OnnxModel(model_path, threads=threads, allow_spinning=False)
     if region_grow is not None:
         model.region_grow_threshold = region_grow
-    index = json.loads((data / "index.json").read_text())
-    entries = index["parcels"][:limit]
-    records = _records(model, data, entries, batch)
+    records, seeds = [], []
+    for root in roots:
+        index = json.loads((root / "index.json").read_text())
+        records += _records(model, root, index["parcels"][:limit], batch)
+        seeds.append(index.get("seed"))
+    if len(roots) == 1:
+        described = {"dir": str(roots[0]), "seed": seeds[0], "count": len(records)}
+    else:
+        described = {"dirs": [str(r) for r in roots], "seeds": seeds, "count": len(records)}
     result = {
         "model": model_path.name,
         "precision": model.card.get("precision"),  # as exported into the file: fp32, int8 or fp16
-        "data": {"dir": str(data), "seed": index.get("seed"), "count": len(entries)},
+        "data": described,
         "region_grow_threshold": model.region_grow_threshold,
         # the operating threshold: the single-energy one for a set of single-energy scans only
         "summary": summary(
@@ -270,7 +278,13 @@ def _intervals_text(intervals: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, nargs="+", required=True, help="ONNX model file(s), fp32 first")
-    p.add_argument("--data", type=Path, required=True, help="held-out dataset directory")
+    p.add_argument(
+        "--data",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="held-out dataset directory (several: their parcels pooled, for steadier figures)",
+    )
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--batch", type=int, default=8, help="scans per inference call")
     p.add_argument("--threads", type=int, default=None)
@@ -297,8 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--out: the card names the evaluation files beside it; add --no-card to write them elsewhere")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         p.error(f"--out {args.out}: exists and is not a folder")
-    if (problem := dataset_problem(args.data)) is not None:
-        p.error(f"--data {problem}")
+    for folder in args.data:
+        if (problem := dataset_problem(folder)) is not None:
+            p.error(f"--data {problem}")
     for path in args.model:
         if not path.is_file():
             p.error(f"--model {path}: no such model file")

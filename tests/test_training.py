@@ -484,19 +484,49 @@ def test_export_script_reexports_the_same_weights_and_calibration(trained, tmp_p
         np.testing.assert_allclose(new[name], old[name], rtol=1e-6, err_msg=name)
 
 
+def _sample_negatives(folder: Path) -> tuple[Path, dict]:
+    """A copy of the sample whose index lists its negatives only, and that index."""
+    shutil.copytree(SAMPLE, folder)
+    index = json.loads((folder / "index.json").read_text())
+    index["parcels"] = [e for e in index["parcels"] if not e["positive"]]
+    assert index["parcels"]
+    (folder / "index.json").write_text(json.dumps(index))
+    return folder, index
+
+
+def test_evaluate_pools_several_data_folders(trained, tmp_path, capsys):
+    import evaluate as evaluate_script
+
+    out, _ = trained
+    negatives, index = _sample_negatives(tmp_path / "negatives")
+    model = ["--model", str(out / "parcelscan.onnx"), "--no-card"]
+    assert evaluate_script.main([*model, "--data", str(SAMPLE), "--out", str(tmp_path / "one")]) == 0
+    pooled = [*model, "--data", str(SAMPLE), str(negatives), "--out", str(tmp_path / "two")]
+    assert evaluate_script.main(pooled) == 0
+    one = json.loads((tmp_path / "one" / "parcelscan.eval.json").read_text())["parcelscan.onnx"]
+    two = json.loads((tmp_path / "two" / "parcelscan.eval.json").read_text())["parcelscan.onnx"]
+    n_sample = one["summary"]["n_parcels"]
+    assert one["data"]["dir"] == str(SAMPLE) and one["data"]["count"] == n_sample
+    assert two["data"]["dirs"] == [str(SAMPLE), str(negatives)]
+    assert two["data"]["count"] == two["summary"]["n_parcels"] == n_sample + len(index["parcels"])
+    assert two["summary"]["n_positive"] == one["summary"]["n_positive"]
+    assert two["summary"]["n_negative"] == one["summary"]["n_negative"] + len(index["parcels"])
+    # --limit applies to each folder
+    assert evaluate_script.main([*pooled, "--limit", "1"]) == 0
+    limited = json.loads((tmp_path / "two" / "parcelscan.eval.json").read_text())["parcelscan.onnx"]
+    assert limited["data"]["count"] == 2
+    with pytest.raises(SystemExit) as exc:
+        evaluate_script.main([*model, "--data", str(SAMPLE), str(tmp_path / "gone")])
+    assert exc.value.code == 2 and f"--data {tmp_path / 'gone'}" in capsys.readouterr().err
+
+
 def test_single_energy_threshold_is_chosen_on_every_val_single_folder(trained, tmp_path, capsys):
     import shutil
 
     import export as export_script
 
     out, _ = trained
-    # a second folder: the sample's negatives only
-    negatives = tmp_path / "negatives"
-    shutil.copytree(SAMPLE, negatives)
-    index = json.loads((negatives / "index.json").read_text())
-    index["parcels"] = [e for e in index["parcels"] if not e["positive"]]
-    assert index["parcels"]
-    (negatives / "index.json").write_text(json.dumps(index))
+    negatives, index = _sample_negatives(tmp_path / "negatives")  # a second folder
     models = tmp_path / "m"
     models.mkdir()
     for f in ("parcelscan.json", "parcelscan.pt"):
