@@ -521,8 +521,6 @@ def test_evaluate_pools_several_data_folders(trained, tmp_path, capsys):
 
 
 def test_single_energy_threshold_is_chosen_on_every_val_single_folder(trained, tmp_path, capsys):
-    import shutil
-
     import export as export_script
 
     out, _ = trained
