@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import shlex
 import sys
 import time
@@ -231,6 +232,18 @@ def check_dataset_args(p: argparse.ArgumentParser, named: list[tuple[str, Path |
             p.error(f"{flag} {problem}")
 
 
+def _category_weight(text: str) -> tuple[str, float]:
+    """argparse type of ``--category-weight``: ``CATEGORY=W`` with W a finite number >= 0."""
+    name, sep, value = text.partition("=")
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = float("nan")
+    if not sep or not name or not math.isfinite(weight) or weight < 0:
+        raise argparse.ArgumentTypeError(f"expected CATEGORY=W with W a number >= 0, got {text!r}")
+    return name, weight
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -335,6 +348,15 @@ def main(argv: list[str] | None = None) -> int:
         help="with --init: batch norm keeps and uses those weights' statistics (fine-tuning with "
         "small batches, e.g. on a CPU)",
     )
+    p.add_argument(
+        "--category-weight",
+        type=_category_weight,
+        action="append",
+        default=[],
+        metavar="CATEGORY=W",
+        help="draw training parcels of this label category (e.g. misdeclared_powder, tile_blend, "
+        "benign_tiles) W times as often as the others (repeatable; 0 leaves the category out)",
+    )
     p.add_argument("--work", type=Path, default=Path("out/train_run"), help="checkpoints and logs")
     p.add_argument("--no-int8", action="store_true")
     p.add_argument("--no-fp16", action="store_true")
@@ -364,6 +386,21 @@ def main(argv: list[str] | None = None) -> int:
         + [("--threshold-data", d) for d in args.threshold_data or []]
         + [("--val-single", d) for d in args.val_single or []],
     )
+    category_weights = dict(args.category_weight)
+    if len(category_weights) < len(args.category_weight):
+        p.error("--category-weight names a category twice")
+    if category_weights and args.data:
+        present = {
+            e.get("category")
+            for d in args.data
+            for e in json.loads((d / "index.json").read_text())["parcels"]
+        }
+        unknown = sorted(set(category_weights) - present)
+        if unknown:
+            p.error(
+                f"--category-weight {', '.join(unknown)}: no --data parcel has that category "
+                f"(they have {', '.join(sorted(map(str, present)))})"
+            )
     if args.resume is not None and not args.resume.is_file():
         p.error(f"--resume {args.resume}: no such checkpoint")
     if args.mine_hard and args.init is None:
@@ -408,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         fit_epochs=args.fit_epochs,
         deadline=args.deadline,
         precision=args.precision,
+        category_weights=category_weights,
     )
     t0 = time.time()
     model, history = train(train_ex, val_ex, pre, cfg, args.work, resume=args.resume, init=args.init)

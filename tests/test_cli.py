@@ -1,6 +1,8 @@
 """The command line: scan (JSON Lines, overlays, DICOS TDR, failures), info, demo."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -97,3 +99,16 @@ def test_manifest_sidecars_and_a_shared_manifest(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"items": [{"description": "nickel powder", "net_mass": -2, "unit": "kg"}]}))
     assert main(["scan", str(tmp_path / "000000.npz"), "--manifest", str(bad), "--quiet"]) == 2
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    # `parcelscan info | head -1`: the reader closes the pipe before the command writes
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "parcelscan.cli", "info", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert "BrokenPipeError" not in err and "Traceback" not in err and err == ""

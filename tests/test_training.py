@@ -369,6 +369,55 @@ def test_tile_sampler_centres_masses_dense_matter_and_random_tiles():
     assert 0.33 < on_mass / 400 < 0.5 and 0.18 < on_dense / 400 < 0.4
 
 
+def test_tile_sampler_category_weights_draw_parcels_in_proportion():
+    from parcelscan.training.data import Example, TileSampler
+
+    def parcel(category, marker, positive=True):
+        image = np.zeros((3, 64, 64), np.float32)
+        image[0] = marker  # tells the tiles apart
+        target = np.zeros((64, 64), np.float32)
+        if positive:
+            target[30:34, 30:34] = 1.0
+        return Example(image, target, positive, [(32, 32)] if positive else [], {"category": category})
+
+    examples = [parcel("powder", 1.0), parcel("blend", 2.0), parcel("benign", 3.0, positive=False)]
+
+    def shares(**weights):
+        sampler = TileSampler(examples, size=32, length=2000, seed=4, augment=False, category_weights=weights)
+        markers = np.array([float(sampler[i][0][0].max()) for i in range(len(sampler))])
+        return {m: float(np.mean(markers == m)) for m in (1.0, 2.0, 3.0)}
+
+    plain, powder3 = shares(), shares(powder=3.0)
+    assert abs(plain[1.0] - plain[2.0]) < 0.06  # uniform: the two positives alike
+    # 40 % of tiles centre on a mass: three quarters of those come from the weighted parcel now,
+    # and the random share (one in three parcels before) draws it 3/5 of the time
+    assert powder3[1.0] - powder3[2.0] > 0.25 and powder3[1.0] > plain[1.0] + 0.15
+    without = shares(blend=0.0)
+    assert without[2.0] == 0.0 and without[1.0] > plain[1.0]  # weight 0 leaves a category out
+    with pytest.raises(ValueError, match=r"'powdr', which no training parcel has .*benign, blend, powder"):
+        shares(powdr=2.0)
+    with pytest.raises(ValueError, match="'blend' must be a finite number >= 0"):
+        shares(blend=-1.0)
+    with pytest.raises(ValueError, match="every weight is 0"):
+        shares(powder=0.0, blend=0.0, benign=0.0)
+
+
+def test_train_script_checks_category_weights_against_the_data(tmp_path, capsys):
+    args = ["--data", str(SAMPLE), "--val", str(SAMPLE), "--out", str(tmp_path), "--work", str(tmp_path)]
+    for bad, message in [
+        ("tile_blend", "expected CATEGORY=W"),
+        ("tile_blend=-2", "expected CATEGORY=W"),
+        ("tile_blend=x", "expected CATEGORY=W"),
+        ("misdeclared_powder=2", "no --data parcel has that category (they have benign, mannequin"),
+    ]:
+        with pytest.raises(SystemExit) as exc:
+            train_script.main([*args, "--category-weight", bad])
+        assert exc.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_script.main([*args, "--category-weight", "tile_blend=2", "--category-weight", "tile_blend=3"])
+    assert "names a category twice" in capsys.readouterr().err
+
+
 def test_false_alarms_by_content_ranks_the_goods_that_alarm():
     import evaluate as evaluate_script
 
@@ -404,6 +453,7 @@ def test_fine_tuning_from_shipped_weights_mines_hard_negatives_and_records_its_s
 
     twice = ["--threshold-data", str(SAMPLE), str(SAMPLE)]  # the threshold set may span several folders
     tuned_args = [*args, "--out", str(tmp_path / "m"), "--init", str(weights), "--mine-hard", *twice]
+    tuned_args += ["--category-weight", "tile_blend=2.5"]
     assert train_script.main(tuned_args) == 0
     log = capsys.readouterr().out
     assert "hard negatives:" in log and "initialised from" in log
@@ -411,6 +461,7 @@ def test_fine_tuning_from_shipped_weights_mines_hard_negatives_and_records_its_s
     init = tuned["training"]["init"]
     assert init["sha256"] == sha256(weights) and init["version"] == card["version"]
     assert init["command"] == card["training"]["command"]  # the earlier stage stays reproducible
+    assert tuned["training"]["config"]["category_weights"] == {"tile_blend": 2.5}
     assert tuned["training"]["validation"]["fp32"]["parcels"] == 8
     assert tuned["training"]["validation"]["fp32"]["dirs"] == [str(SAMPLE)] * 2
     history = tuned["training"]["history"]

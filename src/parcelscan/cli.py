@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -323,10 +324,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, so that a closed pipe is met below rather than at exit
+        return code
+    except BrokenPipeError:  # the reader went away (`parcelscan scan ... | head`): stop quietly
+        _silence_stdout()
+        return 1
     except (ValueError, FileNotFoundError, RuntimeError) as exc:  # a clear message, no traceback
         print(f"parcelscan {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush of it at exit does not meet the closed pipe
+    again (the recipe of the Python docs' signal module notes on SIGPIPE)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by an object without a descriptor
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 if __name__ == "__main__":

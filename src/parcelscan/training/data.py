@@ -11,7 +11,7 @@ turned by multiples of 90 degrees. No intensity jitter: attenuation values are p
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,6 +155,11 @@ class TileSampler(torch.utils.data.Dataset):
     :func:`~parcelscan.training.loop.mine_hard_negatives`), 15 % of the tiles are centred on those
     instead, taken half from the dense and half from the random share (40 / 15 / 17.5 / 27.5 %).
 
+    Within each share a parcel is drawn uniformly, or, with ``category_weights`` ({category: weight},
+    the ``category`` of the parcels' labels, e.g. ``{"misdeclared_powder": 2.0}``), in proportion to
+    its category's weight (1 for categories not named; 0 leaves a category out). This rebalances the
+    data without repeating parcels in an index, which would also repeat their preprocessing.
+
     Every tile is drawn from (seed, epoch, index) alone, the epoch being ``index // length``: index
     ``epoch * length + i`` is tile i of that epoch (:class:`EpochIndices` lists an epoch's), so
     DataLoader workers can live for the whole run without being told the epoch.
@@ -164,13 +169,26 @@ class TileSampler(torch.utils.data.Dataset):
     DENSE_SHARE = 0.25
     HARD_SHARE = 0.15
 
-    def __init__(self, examples: list[Example], size: int, length: int, seed: int, augment: bool = True):
+    def __init__(
+        self,
+        examples: list[Example],
+        size: int,
+        length: int,
+        seed: int,
+        augment: bool = True,
+        category_weights: Mapping[str, float] | None = None,
+    ):
         if not examples:
             raise ValueError("no training examples")
         self.examples, self.size, self.length, self.seed, self.augment = examples, size, length, seed, augment
-        self.positives = [i for i, e in enumerate(examples) if e.centres]
-        self.dense = [i for i, e in enumerate(examples) if e.dense is not None and len(e.dense)]
-        self.hard = [i for i, e in enumerate(examples) if e.hard is not None and len(e.hard)]
+        weights = _example_weights(examples, category_weights)
+        if weights is not None and not weights.any():
+            raise ValueError("category_weights leave no training parcel to draw (every weight is 0)")
+        kept = [i for i in range(len(examples)) if weights is None or weights[i] > 0]
+        self.anywhere = _Pool(kept, weights)
+        self.positives = _Pool([i for i in kept if examples[i].centres], weights)
+        self.dense = _Pool([i for i in kept if _has(examples[i].dense)], weights)
+        self.hard = _Pool([i for i in kept if _has(examples[i].hard)], weights)
 
     def __len__(self) -> int:
         return self.length
@@ -185,16 +203,16 @@ class TileSampler(torch.utils.data.Dataset):
         hard = self.HARD_SHARE if self.hard else 0.0
         dense = self.DENSE_SHARE - hard / 2
         if self.positives and u < self.POSITIVE_SHARE:
-            ex = self.examples[self.positives[int(rng.integers(len(self.positives)))]]
+            ex = self.examples[self.positives.draw(rng)]
             centre = ex.centres[int(rng.integers(len(ex.centres)))]
         elif hard and u < self.POSITIVE_SHARE + hard:
-            ex = self.examples[self.hard[int(rng.integers(len(self.hard)))]]
+            ex = self.examples[self.hard.draw(rng)]
             centre = ex.hard[int(rng.integers(len(ex.hard)))]
         elif self.dense and u < self.POSITIVE_SHARE + hard + dense:
-            ex = self.examples[self.dense[int(rng.integers(len(self.dense)))]]
+            ex = self.examples[self.dense.draw(rng)]
             centre = ex.dense[int(rng.integers(len(ex.dense)))]
         else:
-            ex = self.examples[int(rng.integers(len(self.examples)))]
+            ex = self.examples[self.anywhere.draw(rng)]
         if centre is not None:  # centred with jitter, so the object is not always mid-tile
             y0 = int(centre[0]) - s // 2 + int(rng.integers(-s // 3, s // 3 + 1))
             x0 = int(centre[1]) - s // 2 + int(rng.integers(-s // 3, s // 3 + 1))
@@ -212,6 +230,46 @@ class TileSampler(torch.utils.data.Dataset):
             torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
             torch.from_numpy(np.ascontiguousarray(target, dtype=np.float32)),
         )
+
+
+def _has(points: np.ndarray | None) -> bool:
+    return points is not None and len(points) > 0
+
+
+def _example_weights(
+    examples: list[Example], category_weights: Mapping[str, float] | None
+) -> np.ndarray | None:
+    """Each example's draw weight from its label's category, or None (uniform) without weights."""
+    if not category_weights:
+        return None
+    present = sorted({str(e.meta.get("category")) for e in examples})
+    for name, w in category_weights.items():
+        if not isinstance(w, (int, float)) or isinstance(w, bool) or not np.isfinite(w) or w < 0:
+            raise ValueError(f"category weight for {name!r} must be a finite number >= 0, got {w!r}")
+        if name not in present:
+            raise ValueError(
+                f"category_weights name {name!r}, which no training parcel has (their categories: "
+                f"{', '.join(present)})"
+            )
+    return np.array([float(category_weights.get(str(e.meta.get("category")), 1.0)) for e in examples])
+
+
+class _Pool:
+    """Indices of examples to draw from, uniformly or in proportion to their weights."""
+
+    def __init__(self, indices: list[int], weights: np.ndarray | None):
+        self.indices = indices
+        self.cumulative = None if weights is None else np.cumsum(weights[indices])
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def draw(self, rng: np.random.Generator) -> int:
+        if self.cumulative is None:  # uniform: the draw earlier versions made, so old runs repeat
+            return self.indices[int(rng.integers(len(self.indices)))]
+        return self.indices[
+            int(np.searchsorted(self.cumulative, rng.random() * self.cumulative[-1], "right"))
+        ]
 
 
 class EpochIndices(torch.utils.data.Sampler):

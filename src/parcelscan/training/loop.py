@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,8 @@ class TrainConfig:
     fit_epochs: bool = False  # with a budget: after the 2nd epoch, fewer epochs if they would not fit
     deadline: float | None = None  # training ends by this time.time() too (preprocessing took what it took)
     precision: str = "fp32"  # "bf16": convolutions in bfloat16 under autocast (forward_train)
+    # {label category: weight} for drawing training parcels (TileSampler); unnamed categories weigh 1
+    category_weights: dict[str, float] = field(default_factory=dict)
 
 
 def _check_precision(precision: object) -> str:
@@ -322,7 +324,9 @@ def train(
         if cfg.mine_hard:
             mined = mine_hard_negatives(model, train_examples, pre, cfg.device, cfg.seed)
             log(f"hard negatives: {json.dumps(mined)}")
-    sampler = TileSampler(train_examples, cfg.tile, cfg.tiles_per_epoch, cfg.seed)
+    sampler = TileSampler(
+        train_examples, cfg.tile, cfg.tiles_per_epoch, cfg.seed, category_weights=cfg.category_weights
+    )
     # The epoch travels in the tile indices (EpochIndices), so loader workers are started once and
     # kept for the run; every tile's draw depends only on (seed, epoch, index), so the batches do not
     # depend on the number of workers.
