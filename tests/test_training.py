@@ -273,11 +273,44 @@ def test_context_blocks_start_as_the_identity_so_a_network_grows_from_smaller_we
 
     with pytest.raises(ValueError, match="unexpected keys"):  # fewer blocks than the weights
         load_grown(DetectorNet(context=1), grown.state_dict())
-    with pytest.raises(ValueError, match="shape mismatch"):
-        load_grown(DetectorNet(context=0, widths=(24, 32, 48, 96)), small.state_dict())
+    with pytest.raises(ValueError, match="narrower widths"):
+        load_grown(DetectorNet(context=0, widths=(24, 32, 48, 32)), small.state_dict())
+    with pytest.raises(ValueError, match="shape mismatch"):  # other input channels
+        load_grown(DetectorNet(in_channels=4, context=0), small.state_dict())
     half = {k: v for k, v in grown.state_dict().items() if not k.startswith("context.2.body.4")}
     with pytest.raises(ValueError, match="part of a context block"):
         load_grown(DetectorNet(context=3), half)
+
+
+@pytest.mark.parametrize("widths", [(24, 32, 64, 96), (32, 40, 56, 80)])
+def test_a_wider_network_starts_computing_what_the_narrow_weights_computed_and_trains_new_channels(widths):
+    from parcelscan.training.network import gflops, load_grown
+
+    narrow = _trained_looking(DetectorNet(context=2), 3)
+    wide = DetectorNet(context=3, widths=widths)
+    grown = load_grown(wide, narrow.state_dict())
+    assert "enc4.0.weight" in grown and "dec3.0.weight" in grown and "context.2.body.0.weight" in grown
+    assert "head.weight" in grown if widths[1] > 32 else "head.weight" not in grown
+    assert gflops(wide) > 1.2 * gflops(narrow)
+    x = torch.from_numpy(np.random.default_rng(1).uniform(0, 1.5, (2, 3, 64, 96)).astype(np.float32))
+    with torch.no_grad():
+        for training in (False, True):  # running statistics, and batch statistics: old channels keep theirs
+            narrow.train(training), wide.train(training)
+            np.testing.assert_allclose(wide.logits(x).numpy(), narrow.logits(x).numpy(), rtol=0, atol=1e-5)
+    # the new channels are alive and the old outputs learn to read them: nonzero gradients there
+    wide.train()
+    wide.logits(x).sum().backward()
+    w3, w4 = 48, 64
+    reading_new = wide.dec3[0].weight.grad[:w3, w4 : widths[3]]  # old outputs x new 1/16 channels
+    assert float(reading_new.abs().max()) > 0
+    assert torch.equal(wide.dec3[0].weight[:w3, w4 : widths[3]], torch.zeros_like(reading_new))
+    # the skip connection's old channels sit after all 1/16 channels in the wider concatenation
+    torch.testing.assert_close(
+        wide.dec3[0].weight.detach()[:w3, widths[3] : widths[3] + w3],
+        narrow.dec3[0].weight[:, w4:],
+        rtol=0,
+        atol=0,
+    )
 
 
 def test_network_config_round_trips_and_old_cards_mean_no_context_blocks():
@@ -309,10 +342,13 @@ def test_training_grows_context_blocks_onto_smaller_init_weights(tmp_path, capsy
     with pytest.raises(SystemExit):
         train_script.main([*args, "--context-blocks", "5"])
     assert "--context-blocks must be 0 to 4" in capsys.readouterr().err
-    assert train_script.main([*args, "--context-blocks", "2"]) == 0
+    with pytest.raises(SystemExit):
+        train_script.main([*args, "--widths", "24", "32", "0", "64"])
+    assert "--widths must be positive" in capsys.readouterr().err
+    assert train_script.main([*args, "--context-blocks", "2", "--widths", "24", "32", "48", "80"]) == 0
     assert "grown from" in capsys.readouterr().out
     card = json.loads((tmp_path / "m" / "parcelscan.json").read_text())
-    assert card["network"]["config"]["context"] == 2
+    assert card["network"]["config"] == {"in_channels": 3, "widths": [24, 32, 48, 80], "context": 2}
     # the grown network starts exactly where the smaller one was: epoch 0 is its validation AUROC
     examples = load_dataset(SAMPLE, PreprocessConfig(), progress=False)
     scores = [s for s, _ in predict_examples(small, examples, PreprocessConfig(), "cpu")]
@@ -870,6 +906,8 @@ def test_frozen_batch_norm_keeps_the_init_statistics_while_the_weights_train(tmp
     torch.save(_trained_looking(DetectorNet(context=0), 4).state_dict(), tmp_path / "small.pt")
     with pytest.raises(ValueError, match="lacks context blocks"):
         run(tmp_path / "y", freeze_bn=True, init=tmp_path / "small.pt")
+    with pytest.raises(ValueError, match="lacks context blocks or channels"):  # new channels have none
+        run(tmp_path / "z", freeze_bn=True, widths=(24, 32, 48, 80))
 
 
 def test_scripts_name_a_folder_that_is_not_a_dataset_before_doing_any_work(tmp_path, capsys):

@@ -49,6 +49,7 @@ class TrainConfig:
     max_minutes: float | None = None
     mine_hard: bool = False  # with init weights: mine the init model's false alarms before training
     context: int = 3  # dilated residual blocks at 1/16 (DetectorNet); init weights may have fewer
+    widths: tuple[int, int, int, int] = (24, 32, 48, 64)  # DetectorNet widths; init weights may be narrower
     loader_workers: int = 0  # processes cutting training tiles (0: in the training process)
     average_epochs: int = 0  # > 0: the result averages the weights after each of the last N epochs
     freeze_bn: bool = False  # with init weights: batch norm keeps and uses their statistics
@@ -253,7 +254,8 @@ def train(
 
     ``init`` (weights only, e.g. the shipped ``models/parcelscan.pt``) starts from a trained network
     with a fresh optimiser and learning-rate cycle: fine-tuning, or a second training stage; it may
-    have fewer context blocks than ``cfg.context`` (:func:`~.network.load_grown`). With
+    have fewer context blocks than ``cfg.context`` and narrower stages than ``cfg.widths``
+    (:func:`~.network.load_grown`). With
     ``cfg.mine_hard`` that network's false alarms on the training parcels are mined first
     (:func:`mine_hard_negatives`). ``resume`` instead continues an interrupted run exactly.
 
@@ -290,7 +292,7 @@ def train(
     # Channels-last (NHWC) weights and inputs: oneDNN's and cuDNN's fast convolution layout; a float32
     # training step on this 2-core CPU measured 1.3x the default layout's. The result is returned
     # in the default layout (the weights mean the same either way).
-    model = DetectorNet(context=cfg.context).to(device, memory_format=torch.channels_last)
+    model = DetectorNet(widths=cfg.widths, context=cfg.context).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, best, history = 0, -1.0, []
     if not 0 <= cfg.average_epochs <= cfg.epochs:
@@ -312,9 +314,14 @@ def train(
     if init is not None:
         grown = load_grown(model, torch.load(init, map_location=device, weights_only=True))
         if grown and cfg.freeze_bn:
-            raise ValueError(f"freeze_bn: {init} lacks context blocks, whose statistics cannot be kept")
+            raise ValueError(
+                f"freeze_bn: {init} lacks context blocks or channels, whose statistics cannot be kept"
+            )
         if grown:
-            log(f"grown from {init}: {len(grown)} new tensors (context blocks that start as the identity)")
+            log(
+                f"grown from {init}: {len(grown)} new or widened tensors (context blocks and channels "
+                "that start computing what the init weights computed)"
+            )
         if resume is None:  # the starting point is the one to beat: fine-tuning never ends worse
             best = validate()
             _save_whole(model.state_dict(), out_dir / "best.pt")

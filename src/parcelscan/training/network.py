@@ -32,7 +32,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ContextBlock", "DetectorNet", "LogAttenuation", "NetOutput", "gflops", "load_grown"]
+__all__ = [
+    "ContextBlock",
+    "DetectorNet",
+    "LogAttenuation",
+    "NetOutput",
+    "gflops",
+    "load_grown",
+    "widen_state",
+]
 
 #: Floor added before the logarithm, in scaled attenuation units (x 4 = 0.08 nepers): about five
 #: times the noise of a thin organic layer, so the log of near-air pixels stays quiet.
@@ -154,11 +162,87 @@ class DetectorNet(nn.Module):
         return self.from_logits(self.logits(x))
 
 
+def _widths_of(state: dict) -> tuple[int, ...]:
+    """The encoder widths of the network that saved ``state`` (its stages' first convolutions)."""
+    try:
+        return tuple(int(state[f"{stage}.0.weight"].shape[0]) for stage in ("stem", "enc2", "enc3", "enc4"))
+    except KeyError as exc:
+        raise ValueError(f"weights do not fit this network: no {exc.args[0]}") from None
+
+
+def _conv_plan(model: DetectorNet, old: tuple[int, ...], blocks: int) -> dict[str, tuple[list, tuple]]:
+    """For each convolution (by module name): the (old, new) sizes of the segments of its input
+    channels, in concatenation order, and the (old, new) number of its output channels."""
+    o1, o2, o3, o4 = old
+    n1, n2, n3, n4 = model.widths
+    c_in = model.in_channels + 2
+    plan = {
+        "stem.0": ([(c_in, c_in)], (o1, n1)),
+        "stem.3": ([(o1, n1)], (o1, n1)),
+        "enc2.0": ([(o1, n1)], (o2, n2)),
+        "enc2.3": ([(o2, n2)], (o2, n2)),
+        "enc3.0": ([(o2, n2)], (o3, n3)),
+        "enc3.3": ([(o3, n3)], (o3, n3)),
+        "enc4.0": ([(o3, n3)], (o4, n4)),
+        "enc4.3": ([(o4, n4)], (o4, n4)),
+        "dec3.0": ([(o4, n4), (o3, n3)], (o3, n3)),  # cat(upsampled 1/16, skip from 1/8)
+        "dec3.3": ([(o3, n3)], (o3, n3)),
+        "dec2.0": ([(o3, n3), (o2, n2)], (o2, n2)),
+        "dec2.3": ([(o2, n2)], (o2, n2)),
+        "head": ([(o2, n2)], (1, 1)),
+    }
+    for i in range(blocks):
+        plan[f"context.{i}.body.0"] = ([(o4, n4)], (2 * o4, 2 * n4))
+        plan[f"context.{i}.body.3"] = ([(2 * o4, 2 * n4)], (o4, n4))
+    return plan
+
+
+def widen_state(model: DetectorNet, state: dict) -> tuple[dict, list[str]]:
+    """``state`` (saved by a network with the same or smaller widths) fitted to ``model``'s widths so
+    that ``model`` computes exactly what the saved network computed (function-preserving widening, as
+    Net2Net's: Chen et al. 2016). Each new channel keeps ``model``'s own random start on its inputs,
+    and every old channel reads it with weight zero; a new channel's batch norm starts at ``model``'s
+    (a context block's last one at zero scale). Training then gives the new channels their use.
+    Returns the widened state and the names of the tensors that grew."""
+    old = _widths_of(state)
+    if old == model.widths:
+        return state, []
+    if any(o > n for o, n in zip(old, model.widths, strict=True)):
+        raise ValueError(f"weights of widths {list(old)} do not fit narrower widths {list(model.widths)}")
+    own = model.state_dict()
+    blocks = len({k.split(".")[1] for k in state if k.startswith("context.")})
+    out, grown = dict(state), []
+    for conv, (segments, (o_out, n_out)) in _conv_plan(model, old, blocks).items():
+        key = f"{conv}.weight"
+        w = own[key].clone()
+        if tuple(state[key].shape) != (o_out, sum(o for o, _ in segments), *w.shape[2:]):
+            raise ValueError(f"weights do not fit this network: shape mismatch at {key}")
+        w[:o_out] = 0.0  # old outputs read nothing from the new channels
+        at_old = at_new = 0
+        for o_in, n_in in segments:
+            w[:o_out, at_new : at_new + o_in] = state[key][:, at_old : at_old + o_in]
+            at_old, at_new = at_old + o_in, at_new + n_in
+        out[key] = w
+        if w.shape != state[key].shape:
+            grown.append(key)
+        if conv == "head":
+            continue
+        norm = conv[:-1] + str(int(conv[-1]) + 1)  # the batch norm after the convolution
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            t = own[f"{norm}.{name}"].clone()
+            t[:o_out] = state[f"{norm}.{name}"]
+            out[f"{norm}.{name}"] = t
+            if o_out != n_out:
+                grown.append(f"{norm}.{name}")
+    return out, grown
+
+
 def load_grown(model: DetectorNet, state: dict) -> list[str]:
     """Load ``state`` (a state dict) into ``model``, which may have more context blocks than the
-    network that saved it; the extra blocks keep their identity start. Returns the names of the
-    parameters and buffers that the state did not hold. Any other mismatch (widths, channels, a
-    state with more blocks than ``model``) raises ValueError naming the keys."""
+    network that saved it (the extra blocks keep their identity start) and wider stages
+    (:func:`widen_state`). Returns the names of the parameters and buffers that the state did not
+    hold or held narrower. Any other mismatch (input channels, a state with more blocks or wider
+    stages than ``model``) raises ValueError naming the keys."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -168,16 +252,17 @@ def load_grown(model: DetectorNet, state: dict) -> list[str]:
         raise ValueError(
             f"weights do not fit this network: unexpected keys {unexpected[:5]}, missing keys {foreign[:5]}"
         )
-    shapes = [k for k in state if tuple(state[k].shape) != tuple(own[k].shape)]
-    if shapes:
-        raise ValueError(f"weights do not fit this network: shape mismatch at {shapes[:5]}")
     # a block absent from the state is added whole, never half-loaded
     blocks = {k.split(".")[1] for k in missing}
     partial = [k for k in state if k.startswith("context.") and k.split(".")[1] in blocks]
     if partial:
         raise ValueError(f"weights hold part of a context block: {partial[:5]}")
+    state, widened = widen_state(model, state)
+    shapes = [k for k in state if tuple(state[k].shape) != tuple(own[k].shape)]
+    if shapes:
+        raise ValueError(f"weights do not fit this network: shape mismatch at {shapes[:5]}")
     model.load_state_dict(state, strict=False)
-    return missing
+    return missing + widened
 
 
 def gflops(model: nn.Module, size: int = 256) -> float:
