@@ -338,10 +338,11 @@ def main(argv: list[str] | None = None) -> int:
         "--widths",
         type=int,
         nargs=4,
-        default=[24, 32, 48, 64],
+        default=None,
         metavar="C",
-        help="channels at 1/2, 1/4, 1/8 and 1/16 resolution; --init weights may be narrower, the new "
-        "channels start unread (the network computes what the init weights computed)",
+        help="channels at 1/2, 1/4, 1/8 and 1/16 resolution (default: those of the --init weights, else "
+        "24 32 48 64); --init weights may be narrower, the new channels start unread (the network "
+        "computes what the init weights computed)",
     )
     p.add_argument(
         "--average-epochs",
@@ -374,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give exactly one of --data DIR or --simulate N")
     if not 0 <= args.context_blocks <= 4:
         p.error(f"--context-blocks must be 0 to 4, got {args.context_blocks}")
-    if min(args.widths) < 1:
+    if args.widths is not None and min(args.widths) < 1:
         p.error(f"--widths must be positive channel counts, got {args.widths}")
     if args.workers < 1 or args.loader_workers < 0:
         p.error("--workers must be at least 1 and --loader-workers at least 0")
@@ -450,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         max_minutes=args.max_minutes,
         mine_hard=args.mine_hard,
         context=args.context_blocks,
-        widths=tuple(args.widths),
+        widths=None if args.widths is None else tuple(args.widths),
         loader_workers=args.loader_workers,
         average_epochs=args.average_epochs,
         freeze_bn=args.freeze_bn,

@@ -356,6 +356,11 @@ def test_training_grows_context_blocks_onto_smaller_init_weights(tmp_path, capsy
     assert card["training"]["history"][0]["val_auroc"] == pytest.approx(start, abs=1e-9)
     grown = DetectorNet.from_card(card)
     grown.load_state_dict(torch.load(tmp_path / "m" / "parcelscan.pt", weights_only=True))  # strict
+    # fine-tuning a widened model needs no --widths: the init weights' widths are the default
+    args[args.index("--init") + 1] = str(tmp_path / "m" / "parcelscan.pt")
+    assert train_script.main([*args, "--context-blocks", "2"]) == 0
+    card = json.loads((tmp_path / "m" / "parcelscan.json").read_text())
+    assert card["network"]["config"]["widths"] == [24, 32, 48, 80]
 
 
 def test_predictions_batched_across_parcels_equal_one_parcel_at_a_time():

@@ -17,7 +17,7 @@ from ..preprocess import PreprocessConfig
 from ..preprocess.tiling import stitch, tiles
 from .data import EpochIndices, Example, TileSampler
 from .loss import detection_loss
-from .network import DetectorNet, NetOutput, load_grown
+from .network import DEFAULT_WIDTHS, DetectorNet, NetOutput, load_grown, widths_of
 
 __all__ = [
     "PRECISIONS",
@@ -49,7 +49,8 @@ class TrainConfig:
     max_minutes: float | None = None
     mine_hard: bool = False  # with init weights: mine the init model's false alarms before training
     context: int = 3  # dilated residual blocks at 1/16 (DetectorNet); init weights may have fewer
-    widths: tuple[int, int, int, int] = (24, 32, 48, 64)  # DetectorNet widths; init weights may be narrower
+    # DetectorNet widths; init weights may be narrower. None: those of the init weights, else the default
+    widths: tuple[int, int, int, int] | None = None
     loader_workers: int = 0  # processes cutting training tiles (0: in the training process)
     average_epochs: int = 0  # > 0: the result averages the weights after each of the last N epochs
     freeze_bn: bool = False  # with init weights: batch norm keeps and uses their statistics
@@ -254,8 +255,8 @@ def train(
 
     ``init`` (weights only, e.g. the shipped ``models/parcelscan.pt``) starts from a trained network
     with a fresh optimiser and learning-rate cycle: fine-tuning, or a second training stage; it may
-    have fewer context blocks than ``cfg.context`` and narrower stages than ``cfg.widths``
-    (:func:`~.network.load_grown`). With
+    have fewer context blocks than ``cfg.context`` and narrower stages than ``cfg.widths`` (which
+    defaults to theirs; :func:`~.network.load_grown`). With
     ``cfg.mine_hard`` that network's false alarms on the training parcels are mined first
     (:func:`mine_hard_negatives`). ``resume`` instead continues an interrupted run exactly.
 
@@ -292,7 +293,13 @@ def train(
     # Channels-last (NHWC) weights and inputs: oneDNN's and cuDNN's fast convolution layout; a float32
     # training step on this 2-core CPU measured 1.3x the default layout's. The result is returned
     # in the default layout (the weights mean the same either way).
-    model = DetectorNet(widths=cfg.widths, context=cfg.context).to(device, memory_format=torch.channels_last)
+    init_state = None if init is None else torch.load(init, map_location=device, weights_only=True)
+    widths = cfg.widths
+    if widths is None and resume is not None:
+        widths = widths_of(torch.load(resume, map_location=device, weights_only=True)["model"])
+    elif widths is None:
+        widths = DEFAULT_WIDTHS if init_state is None else widths_of(init_state)
+    model = DetectorNet(widths=widths, context=cfg.context).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, best, history = 0, -1.0, []
     if not 0 <= cfg.average_epochs <= cfg.epochs:
@@ -312,7 +319,7 @@ def train(
     if cfg.freeze_bn and init is None:
         raise ValueError("freeze_bn needs trained weights whose statistics to keep: give init")
     if init is not None:
-        grown = load_grown(model, torch.load(init, map_location=device, weights_only=True))
+        grown = load_grown(model, init_state)
         if grown and cfg.freeze_bn:
             raise ValueError(
                 f"freeze_bn: {init} lacks context blocks or channels, whose statistics cannot be kept"

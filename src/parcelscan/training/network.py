@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = [
+    "DEFAULT_WIDTHS",
     "ContextBlock",
     "DetectorNet",
     "LogAttenuation",
@@ -40,11 +41,15 @@ __all__ = [
     "gflops",
     "load_grown",
     "widen_state",
+    "widths_of",
 ]
 
 #: Floor added before the logarithm, in scaled attenuation units (x 4 = 0.08 nepers): about five
 #: times the noise of a thin organic layer, so the log of near-air pixels stays quiet.
 LOG_FLOOR = 0.02
+
+#: Channels at 1/2, 1/4, 1/8 and 1/16 resolution of a network trained from scratch.
+DEFAULT_WIDTHS = (24, 32, 48, 64)
 
 
 class NetOutput(NamedTuple):
@@ -94,7 +99,7 @@ class DetectorNet(nn.Module):
     ``context`` the number of dilated residual blocks at 1/16 (dilation 2 ** k for block k)."""
 
     def __init__(
-        self, in_channels: int = 3, widths: tuple[int, int, int, int] = (24, 32, 48, 64), context: int = 3
+        self, in_channels: int = 3, widths: tuple[int, int, int, int] = DEFAULT_WIDTHS, context: int = 3
     ):
         super().__init__()
         if in_channels < 2:
@@ -130,7 +135,7 @@ class DetectorNet(nn.Module):
             raise ValueError(f"network config has unknown keys {sorted(unknown)}")
         return cls(
             in_channels=int(config.get("in_channels", 3)),
-            widths=tuple(int(w) for w in config.get("widths", (24, 32, 48, 64))),
+            widths=tuple(int(w) for w in config.get("widths", DEFAULT_WIDTHS)),
             context=int(config.get("context", 0)),
         )
 
@@ -162,8 +167,8 @@ class DetectorNet(nn.Module):
         return self.from_logits(self.logits(x))
 
 
-def _widths_of(state: dict) -> tuple[int, ...]:
-    """The encoder widths of the network that saved ``state`` (its stages' first convolutions)."""
+def widths_of(state: dict) -> tuple[int, ...]:
+    """The widths of the network that saved ``state`` (its stages' first convolutions' outputs)."""
     try:
         return tuple(int(state[f"{stage}.0.weight"].shape[0]) for stage in ("stem", "enc2", "enc3", "enc4"))
     except KeyError as exc:
@@ -204,7 +209,7 @@ def widen_state(model: DetectorNet, state: dict) -> tuple[dict, list[str]]:
     and every old channel reads it with weight zero; a new channel's batch norm starts at ``model``'s
     (a context block's last one at zero scale). Training then gives the new channels their use.
     Returns the widened state and the names of the tensors that grew."""
-    old = _widths_of(state)
+    old = widths_of(state)
     if old == model.widths:
         return state, []
     if any(o > n for o, n in zip(old, model.widths, strict=True)):
