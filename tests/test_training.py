@@ -284,8 +284,10 @@ def test_context_blocks_start_as_the_identity_so_a_network_grows_from_smaller_we
 
 @pytest.mark.parametrize("widths", [(24, 32, 64, 96), (32, 40, 56, 80)])
 def test_a_wider_network_starts_computing_what_the_narrow_weights_computed_and_trains_new_channels(widths):
-    from parcelscan.training.network import gflops, load_grown
+    from parcelscan.training.network import gflops, load_grown, widths_of
 
+    with pytest.raises(ValueError, match=r"no stem\.0\.weight"):  # not a DetectorNet state
+        widths_of({"conv.weight": torch.zeros(1)})
     narrow = _trained_looking(DetectorNet(context=2), 3)
     wide = DetectorNet(context=3, widths=widths)
     grown = load_grown(wide, narrow.state_dict())

@@ -15,13 +15,14 @@ the ONNX outputs:
 - ``heatmap`` (B, 1, H, W): probability that a concealed dense mass covers the pixel;
 - ``score`` (B,): the tile's maximum probability (the parcel score is the maximum over tiles).
 
-About 16 kFLOP per input pixel with 3 context blocks (13 kFLOP without): 1.1 GFLOP for a 256 x 256
-tile (see :func:`gflops`).
+With the default widths, about 16 kFLOP per input pixel with 3 context blocks (13 kFLOP without):
+1.1 GFLOP for a 256 x 256 tile; the shipped 0.13.0 (widths 24 32 64 96) 1.6 GFLOP (see :func:`gflops`).
 
 A context block's last batch norm starts at zero scale, so a block added to a trained network is
 the identity: :func:`load_grown` starts a network with more blocks from weights with fewer, computing
 exactly what they computed, and training then uses the new capacity (the shipped model grew this
-way from a network without context blocks; see the model card's ``network.config``).
+way from a network without context blocks; see the model card's ``network.config``). Wider stages
+grow the same way (:func:`widen_state`): 0.13.0 is 0.12.0 widened at 1/8 and 1/16.
 """
 
 from __future__ import annotations
