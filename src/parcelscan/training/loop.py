@@ -294,9 +294,10 @@ def train(
     # training step on this 2-core CPU measured 1.3x the default layout's. The result is returned
     # in the default layout (the weights mean the same either way).
     init_state = None if init is None else torch.load(init, map_location=device, weights_only=True)
+    state = None if resume is None else torch.load(resume, map_location=device, weights_only=True)
     widths = cfg.widths
-    if widths is None and resume is not None:
-        widths = widths_of(torch.load(resume, map_location=device, weights_only=True)["model"])
+    if widths is None and state is not None:
+        widths = widths_of(state["model"])
     elif widths is None:
         widths = DEFAULT_WIDTHS if init_state is None else widths_of(init_state)
     model = DetectorNet(widths=widths, context=cfg.context).to(device, memory_format=torch.channels_last)
@@ -353,8 +354,7 @@ def train(
         persistent_workers=cfg.loader_workers > 0,
         pin_memory=device.type == "cuda",
     )
-    if resume is not None:
-        state = torch.load(resume, map_location=device, weights_only=True)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, best, history = int(state["epoch"]) + 1, float(state["best"]), json.loads(state["history"])
