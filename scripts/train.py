@@ -37,7 +37,7 @@ from parcelscan.training.export import OUTPUT_NAMES, embed_card, export_fp16, ex
 from parcelscan.training.loop import PRECISIONS, TrainConfig, native_bf16, train
 from parcelscan.training.network import gflops
 
-VERSION = "0.14.0"  # the next model; 0.13.0 is shipped
+VERSION = "0.15.0"  # the next model; 0.14.0 is shipped
 
 
 def _dataset_info(root: Path) -> dict:

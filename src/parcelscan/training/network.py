@@ -16,7 +16,8 @@ the ONNX outputs:
 - ``score`` (B,): the tile's maximum probability (the parcel score is the maximum over tiles).
 
 With the default widths, about 16 kFLOP per input pixel with 3 context blocks (13 kFLOP without):
-1.1 GFLOP for a 256 x 256 tile; the shipped 0.13.0 (widths 24 32 64 96) 1.6 GFLOP (see :func:`gflops`).
+1.1 GFLOP for a 256 x 256 tile; 0.13.0 and the shipped 0.14.0 (widths 24 32 64 96) 1.6 GFLOP
+(see :func:`gflops`).
 
 A context block's last batch norm starts at zero scale, so a block added to a trained network is
 the identity: :func:`load_grown` starts a network with more blocks from weights with fewer, computing
