@@ -29,13 +29,13 @@ import torch
 
 from parcelscan.evaluation import auroc, threshold_at_fpr, tpr_at_fpr
 from parcelscan.postprocess import DEFAULT_REGION_GROW
-from parcelscan.preprocess import PreprocessConfig
+from parcelscan.preprocess import INPUT_CHANNELS, KVP_CHANNELS, PreprocessConfig
 from parcelscan.preprocess.tiling import tiles
 from parcelscan.sim.dataset import dataset_problem
 from parcelscan.training.data import load_dataset, load_datasets
 from parcelscan.training.export import OUTPUT_NAMES, embed_card, export_fp16, export_int8, export_onnx, sha256
 from parcelscan.training.loop import PRECISIONS, TrainConfig, native_bf16, train
-from parcelscan.training.network import gflops
+from parcelscan.training.network import gflops, in_channels_of
 
 VERSION = "0.15.0"  # the next model; 0.14.0 is shipped
 
@@ -191,15 +191,19 @@ def training_card(
         "version": VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "task": "per-pixel probability of a concealed dense mass; parcel score = max over the parcel",
-        "input": {"name": "image", "shape": ["batch", 3, "height", "width"], "channels": list(pre.channels)},
+        "input": {
+            "name": "image",
+            "shape": ["batch", len(pre.channels), "height", "width"],
+            "channels": list(pre.channels),
+        },
         "outputs": list(OUTPUT_NAMES),
         "preprocess": pre.to_dict(),
         "threshold": 0.5,
         "region_threshold": 0.5,
         "threshold_rule": "alarm when the parcel score > threshold; chosen at 1 % parcel FPR on validation",
         "network": {
-            "architecture": "DetectorNet (U-Net-lite over a_low, a_high, impenetrable and their logarithms, "
-            "dilated residual context blocks at 1/16)",
+            "architecture": "DetectorNet (U-Net-lite over the input channels and the logarithms of a_low "
+            "and a_high, dilated residual context blocks at 1/16)",
             "config": model.config(),
             "parameters": sum(q.numel() for q in model.parameters()),
             "gflop_per_256_tile": round(tile_gflop, 3),
@@ -230,6 +234,18 @@ def check_dataset_args(p: argparse.ArgumentParser, named: list[tuple[str, Path |
     for flag, folder in named:
         if folder is not None and (problem := dataset_problem(folder)) is not None:
             p.error(f"{flag} {problem}")
+
+
+def _input_layout(kvp_input: bool, resume: Path | None, init: Path | None) -> tuple[str, ...]:
+    """The model input channels: with the kV plane if asked, else those of the weights training
+    continues from (a checkpoint to resume, or init weights), else the 3-channel layout."""
+    if kvp_input:
+        return KVP_CHANNELS
+    if resume is not None or init is not None:
+        state = torch.load(resume or init, map_location="cpu", weights_only=True)
+        n = in_channels_of(state["model"] if resume is not None else state)
+        return KVP_CHANNELS if n == len(KVP_CHANNELS) else INPUT_CHANNELS
+    return INPUT_CHANNELS
 
 
 def _category_weight(text: str) -> tuple[str, float]:
@@ -345,6 +361,13 @@ def main(argv: list[str] | None = None) -> int:
         "computes what the init weights computed)",
     )
     p.add_argument(
+        "--kvp-input",
+        action="store_true",
+        help="give the network the scan's tube voltage as a fourth input plane (preprocess channels "
+        "a_low a_high impenetrable kvp); --init weights may lack it, the stem then starts reading it with "
+        "weight zero. Default: the layout of the --resume or --init weights, else without",
+    )
+    p.add_argument(
         "--average-epochs",
         type=int,
         default=0,
@@ -435,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         generate_dataset(
             data_dirs[0], args.simulate, seed=args.seed + 1000, workers=args.workers, skip_existing=True
         )
-    pre = PreprocessConfig()
+    pre = PreprocessConfig(channels=_input_layout(args.kvp_input, args.resume, args.init))
     train_ex = load_datasets(data_dirs, pre, limit=args.limit, workers=args.workers)
     val_ex = load_dataset(args.val, pre, limit=args.limit, workers=args.workers)
     cfg = TrainConfig(

@@ -6,10 +6,11 @@ the config read from the model's metadata) -> tiles of every scan packed into sh
 Regions and boxes come from :mod:`parcelscan.postprocess`; heatmap pixels map to the scan with
 :func:`~parcelscan.preprocess.tiling.box_to_scan` and ``Prediction.preprocessed.scales``.
 
-ONNX contract: input ``"image"`` float32 (N, 3, H, W); outputs ``"heatmap"`` float32 (N, 1, H, W),
-probabilities in [0, 1], and ``"score"`` float32 (N,), each tile's maximum probability; metadata
-key ``"parcelscan"`` holding JSON ``{"preprocess": PreprocessConfig.to_dict(), "outputs": ["heatmap",
-"score"], "threshold": float, "region_threshold": float, "version": str, ...}``.
+ONNX contract: input ``"image"`` float32 (N, K, H, W), K = 3 or 4 as the card's
+``preprocess.channels`` lists (:data:`~parcelscan.preprocess.INPUT_LAYOUTS`); outputs ``"heatmap"``
+float32 (N, 1, H, W), probabilities in [0, 1], and ``"score"`` float32 (N,), each tile's maximum
+probability; metadata key ``"parcelscan"`` holding JSON ``{"preprocess": PreprocessConfig.to_dict(),
+"outputs": ["heatmap", "score"], "threshold": float, "region_threshold": float, "version": str, ...}``.
 
 Threads: ``threads`` sets ONNX Runtime's intra-op pool only. OpenCV (preprocessing, stitching) keeps
 its own pool; a station sets it once with ``cv2.setNumThreads`` next to this choice (performance.md:
@@ -202,6 +203,7 @@ class OnnxModel:
         except ValueError as e:
             raise ValueError(f"{self.path}: invalid preprocess card in the metadata: {e}") from None
         self.preprocessor = Preprocessor(self.preprocess_config)
+        self.in_channels = len(self.preprocess_config.channels)
         self.threshold = float(self.card["threshold"])
         self.region_threshold = float(self.card["region_threshold"])
         # regions grow from pixels >= region_threshold over those >= this (cards before 0.5.0: no growing)
@@ -223,11 +225,12 @@ class OnnxModel:
                 f"{self.path}: model inputs must be [{INPUT_NAME!r}], got {[i.name for i in inputs]}"
             )
         shape = inputs[0].shape
-        wrong_c = len(shape) == 4 and isinstance(shape[1], int) and shape[1] != 3  # a name is dynamic
+        c = self.in_channels
+        wrong_c = len(shape) == 4 and isinstance(shape[1], int) and shape[1] != c  # a name is dynamic
         if inputs[0].type != "tensor(float)" or len(shape) != 4 or wrong_c:
             raise ValueError(
-                f"{self.path}: input {INPUT_NAME!r} must be float32 (N, 3, H, W), "
-                f"got {inputs[0].type} {shape}"
+                f"{self.path}: input {INPUT_NAME!r} must be float32 (N, {c}, H, W) for the card's channels "
+                f"{list(self.preprocess_config.channels)}, got {inputs[0].type} {shape}"
             )
         got = {o.name: o for o in outputs}
         missing = [n for n in OUTPUT_NAMES if n not in got]
@@ -243,16 +246,17 @@ class OnnxModel:
         return f"OnnxModel({self.path!r}, version={self.version!r}, providers={self.session.get_providers()})"
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Run the network on (N, 3, H, W) float32 input, ``max_batch`` tiles per call.
+        """Run the network on (N, K, H, W) float32 input (K = ``in_channels``), ``max_batch`` tiles per call.
 
         Returns ``(heatmaps, scores)``: (N, 1, H, W) float32 probabilities and (N,) float32 tile scores.
         """
+        c = self.in_channels
         if not isinstance(batch, np.ndarray):
-            raise ValueError(f"batch must be a numpy array (N, 3, H, W), got {type(batch).__name__}")
+            raise ValueError(f"batch must be a numpy array (N, {c}, H, W), got {type(batch).__name__}")
         if batch.dtype != np.float32:
-            raise ValueError(f"batch must be float32 (N, 3, H, W), got dtype {batch.dtype}")
-        if batch.ndim != 4 or batch.shape[1] != 3 or batch.size == 0:
-            raise ValueError(f"batch must have shape (N, 3, H, W) with N, H, W >= 1, got {batch.shape}")
+            raise ValueError(f"batch must be float32 (N, {c}, H, W), got dtype {batch.dtype}")
+        if batch.ndim != 4 or batch.shape[1] != c or batch.size == 0:
+            raise ValueError(f"batch must have shape (N, {c}, H, W) with N, H, W >= 1, got {batch.shape}")
         lo, hi = float(batch.min()), float(batch.max())  # propagate NaN, cheaper than isfinite().all()
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise ValueError("batch must be finite, but it contains NaN or Inf")
@@ -263,7 +267,7 @@ class OnnxModel:
         that per-shape planning (cuDNN algorithm search, TensorRT engines) happens before real scans."""
         tile = tile or self.preprocess_config.tile
         for b in self.buckets or (self.max_batch,):
-            self._run(np.zeros((b, 3, tile, tile), np.float32))
+            self._run(np.zeros((b, self.in_channels, tile, tile), np.float32))
 
     def _session_run(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not self.io_binding:

@@ -10,6 +10,9 @@ from .mass import MassEstimate, areal_density, estimate_mass, scanner_model
 from .material import OperatorClass, RCurves, apparent_z, operator_class, r_curves
 from .pipeline import (
     INPUT_CHANNELS,
+    INPUT_LAYOUTS,
+    KVP_CHANNELS,
+    KVP_PLANE_UNIT,
     PreprocessConfig,
     Preprocessed,
     Preprocessor,
@@ -23,6 +26,9 @@ from .tiling import box_to_mm, box_to_model, box_to_scan, resample, stitch, tile
 
 __all__ = [
     "INPUT_CHANNELS",
+    "INPUT_LAYOUTS",
+    "KVP_CHANNELS",
+    "KVP_PLANE_UNIT",
     "MassEstimate",
     "OperatorClass",
     "PreprocessConfig",

@@ -3,7 +3,8 @@
 Data flow (:class:`Preprocessor`): transmission T = (S - dark) / (air - dark) at scan resolution
 -> resample T to ``target_mm`` square pixels (linear domain, anti-aliased) -> attenuation a = -ln T
 -> optional edge-preserving denoising -> impenetrable mask from a_high -> model input
-``("a_low", "a_high", "impenetrable")``, each attenuation divided by a fixed constant.
+``("a_low", "a_high", "impenetrable")``, each attenuation divided by a fixed constant, and for models
+that take it (:data:`KVP_CHANNELS`) a fourth plane holding the scan's tube voltage.
 Resampling first keeps the per-pixel work after it small (performance.md); resampling T rather
 than a is the physically right average (see :func:`~parcelscan.preprocess.tiling.resample`).
 
@@ -28,6 +29,9 @@ from .tiling import _check_array, _check_positive, _resample, stitch, tiles
 
 __all__ = [
     "INPUT_CHANNELS",
+    "INPUT_LAYOUTS",
+    "KVP_CHANNELS",
+    "KVP_PLANE_UNIT",
     "PreprocessConfig",
     "Preprocessed",
     "Preprocessor",
@@ -39,6 +43,15 @@ __all__ = [
 ]
 
 INPUT_CHANNELS = ("a_low", "a_high", "impenetrable")
+#: The layout with the tube voltage as a fourth, constant plane (kV / :data:`KVP_PLANE_UNIT`, so 1.4 at
+#: 140 kV). Dual-energy ratios R = a_low / a_high shift with the spectrum: at 100 kV Dy2O3 reads as
+#: organic, at 160 kV as a metal (physics.md, "the trap"), and over the simulator's 100-160 kV the
+#: a_low of one material at a fixed a_high spreads more than the gap between Dy2O3 and the CeO2, La2O3
+#: or nickel powders it must be told from. Every scan records its kV, so the network may condition on it.
+#: Padding is 0, below any real plane value, so the network reads the plane's maximum.
+KVP_CHANNELS = (*INPUT_CHANNELS, "kvp")
+INPUT_LAYOUTS = (INPUT_CHANNELS, KVP_CHANNELS)
+KVP_PLANE_UNIT = 100.0
 DENOISE_METHODS = ("none", "bilateral", "median")
 # Above 1 only by noise and flat-field drift; anything far above means a broken air reference.
 TRANSMISSION_CEILING = 1.5
@@ -126,9 +139,14 @@ def denoise(
 
 
 def model_input(
-    attenuation: np.ndarray, impenetrable: np.ndarray, scale: tuple[float, float], clip: float
+    attenuation: np.ndarray,
+    impenetrable: np.ndarray,
+    scale: tuple[float, float],
+    clip: float,
+    kvp: float | None = None,
 ) -> np.ndarray:
-    """Assemble the model input (3, H, W) float32 in :data:`INPUT_CHANNELS` order.
+    """Assemble the model input (3, H, W) float32 in :data:`INPUT_CHANNELS` order, or with ``kvp``
+    (the tube voltage in kV) (4, H, W) in :data:`KVP_CHANNELS` order.
 
     attenuation : (C, H, W), C = 2 (low, high) or 1 (single energy); impenetrable : (H, W) bool.
     Each attenuation is clipped to [-clip, clip] and divided by its ``scale`` (fixed constants, e.g.
@@ -146,11 +164,15 @@ def model_input(
             f"impenetrable must have shape (H, W) = {(h, w)}, got {getattr(impenetrable, 'shape', None)}"
         )
     clip = _check_positive("clip", clip)
-    out = np.empty((3, h, w), np.float32)
+    if kvp is not None:
+        kvp = _check_positive("kvp", kvp)
+    out = np.empty((3 if kvp is None else 4, h, w), np.float32)
     for i, ch in enumerate((0, c - 1)):
         np.clip(attenuation[ch], -clip, clip, out=out[i])
         out[i] *= np.float32(1.0 / _check_positive(f"scale[{i}]", scale[i]))
     out[2] = impenetrable
+    if kvp is not None:
+        out[3] = kvp / KVP_PLANE_UNIT
     return out
 
 
@@ -164,8 +186,8 @@ class PreprocessConfig:
     impenetrable_attenuation : a_high above which a pixel is marked impenetrable.
     denoise, denoise_size, denoise_sigma_attenuation, denoise_sigma_px : see :func:`denoise`.
     attenuation_scale : divisors of (a_low, a_high); attenuation_clip : |a| cap before dividing.
-    channels : model input layout; only :data:`INPUT_CHANNELS` exists, recorded so a card written
-    for another layout fails loudly.
+    channels : model input layout, :data:`INPUT_CHANNELS` or :data:`KVP_CHANNELS` (one of
+    :data:`INPUT_LAYOUTS`), recorded so a card written for another layout fails loudly.
     """
 
     target_mm: float = 2.0
@@ -217,8 +239,10 @@ class PreprocessConfig:
             raise ValueError(
                 f"PreprocessConfig.denoise_size must be 3 or 5 for median, got {self.denoise_size}"
             )
-        if self.channels != INPUT_CHANNELS:
-            raise ValueError(f"PreprocessConfig.channels must be {INPUT_CHANNELS}, got {self.channels}")
+        if self.channels not in INPUT_LAYOUTS:
+            raise ValueError(
+                f"PreprocessConfig.channels must be one of {list(INPUT_LAYOUTS)}, got {self.channels}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
@@ -246,6 +270,10 @@ class PreprocessConfig:
 def _typed(name: str, v: Any, default: Any) -> Any:
     """``v`` as the type of ``default`` (int -> float, list -> tuple), or a ValueError naming ``name``."""
     where = f"PreprocessConfig.{name}"
+    if name == "channels":  # layouts differ in length; __post_init__ checks it is one of INPUT_LAYOUTS
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+            raise ValueError(f"{where} must be a list of channel names, got {v!r}")
+        return tuple(v)
     if isinstance(default, tuple):
         if not isinstance(v, (list, tuple)) or len(v) != len(default):
             raise ValueError(f"{where} must be a list of {len(default)} values, got {v!r}")
@@ -263,7 +291,7 @@ def _typed(name: str, v: Any, default: Any) -> Any:
 class Preprocessed:
     """One scan ready for the model.
 
-    image : (3, H, W) float32 model input, channels :data:`INPUT_CHANNELS`, at ``target_mm``.
+    image : (K, H, W) float32 model input, channels ``PreprocessConfig.channels``, at ``target_mm``.
     attenuation : (C, H, W) float32 un-normalised a = -ln T per scan channel (C = 2 or 1), at target_mm.
     impenetrable : (H, W) bool.
     scale_lines, scale_pixels : model pixels per scan pixel (H / L, W / P).
@@ -309,7 +337,8 @@ class Preprocessor:
             a = denoise(a, cfg.denoise, cfg.denoise_size, cfg.denoise_sigma_attenuation, cfg.denoise_sigma_px)
         # Channels are ("low", "high") or ("single",): the last is the most penetrating either way.
         mask = impenetrable_mask(a[-1], cfg.impenetrable_attenuation)
-        image = model_input(a, mask, cfg.attenuation_scale, cfg.attenuation_clip)
+        kvp = scan.kvp if "kvp" in cfg.channels else None
+        image = model_input(a, mask, cfg.attenuation_scale, cfg.attenuation_clip, kvp)
         return Preprocessed(
             image,
             a,
@@ -322,7 +351,7 @@ class Preprocessor:
         )
 
     def tiles(self, pre: Preprocessed) -> tuple[np.ndarray, list[tuple[int, int]]]:
-        """Model-input tiles (N, 3, tile, tile) float32 and their (y, x) origins; padding is air (0)."""
+        """Model-input tiles (N, K, tile, tile) float32 and their (y, x) origins; padding is air (0)."""
         return tiles(pre.image, self.config.tile, self.config.overlap, 0.0)
 
     def stitch(self, maps: np.ndarray, origins: list[tuple[int, int]], pre: Preprocessed) -> np.ndarray:

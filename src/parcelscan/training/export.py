@@ -48,7 +48,7 @@ def embed_card(path: str | Path, card: dict) -> None:
 def export_onnx(model: DetectorNet, path: str | Path, card: dict, example_size: int = 256) -> None:
     """fp32 ONNX with dynamic batch and spatial axes, checked by onnx.checker, card embedded."""
     model = model.eval().cpu()
-    x = torch.zeros(2, 3, example_size, example_size)
+    x = torch.zeros(2, model.in_channels, example_size, example_size)
     axes = {0: "batch", 2: "height", 3: "width"}
     torch.onnx.export(
         model,
@@ -81,7 +81,7 @@ def export_int8(
     all convolutions but the first and the last.
 
     performance.md: symmetric activations erased the speed-up and percentile calibration agreed best
-    with fp32; ``calibration`` is a list of (N, 3, H, W) training tile batches.
+    with fp32; ``calibration`` is a list of (N, K, H, W) training tile batches.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process

@@ -256,7 +256,7 @@ def train(
     ``init`` (weights only, e.g. the shipped ``models/parcelscan.pt``) starts from a trained network
     with a fresh optimiser and learning-rate cycle: fine-tuning, or a second training stage; it may
     have fewer context blocks than ``cfg.context`` and narrower stages than ``cfg.widths`` (which
-    defaults to theirs; :func:`~.network.load_grown`). With
+    defaults to theirs), and lack the kV plane that ``pre.channels`` adds (:func:`~.network.load_grown`). With
     ``cfg.mine_hard`` that network's false alarms on the training parcels are mined first
     (:func:`mine_hard_negatives`). ``resume`` instead continues an interrupted run exactly.
 
@@ -300,7 +300,8 @@ def train(
         widths = widths_of(state["model"])
     elif widths is None:
         widths = DEFAULT_WIDTHS if init_state is None else widths_of(init_state)
-    model = DetectorNet(widths=widths, context=cfg.context).to(device, memory_format=torch.channels_last)
+    model = DetectorNet(in_channels=len(pre.channels), widths=widths, context=cfg.context)
+    model = model.to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, best, history = 0, -1.0, []
     if not 0 <= cfg.average_epochs <= cfg.epochs:

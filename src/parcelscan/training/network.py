@@ -1,10 +1,14 @@
 """The detector network: a small fully convolutional U-Net over the preprocessed channels.
 
 Input (B, 3, H, W): a_low, a_high (scaled attenuation) and the impenetrable mask at the model's
-fixed physical resolution (``PreprocessConfig.target_mm``, 2 mm). The graph first appends the
+fixed physical resolution (``PreprocessConfig.target_mm``, 2 mm), or (B, 4, H, W) with the tube-voltage
+plane of :data:`~parcelscan.preprocess.KVP_CHANNELS` as well. The graph first appends the
 logarithms of the two attenuations (:class:`LogAttenuation`): a material's dual-energy ratio
 R = a_low / a_high is then a *difference* of input channels, which a convolution computes exactly,
-where from the raw channels it would have to learn a division. A stride-2 stem, four encoder
+where from the raw channels it would have to learn a division. With the kV plane it appends the
+tube voltage too, centred, as one value per tile (the plane's maximum, so padding does not dilute
+it): a first-layer unit then thresholds log R at a kV-dependent level, which is what telling a
+lanthanide oxide from nickel or ceria across scanners takes. A stride-2 stem, four encoder
 stages down to 1/16, then ``context`` dilated residual blocks at 1/16 (dilations 1, 2, 4, ...: each
 widens what a pixel's decision sees by 4 x dilation pixels of 32 mm, about 90 cm for the three, so it
 weighs a dense spot against the object around it: the hollow mannequin, the tile stack, the jar), a
@@ -41,6 +45,7 @@ __all__ = [
     "LogAttenuation",
     "NetOutput",
     "gflops",
+    "in_channels_of",
     "load_grown",
     "widen_state",
     "widths_of",
@@ -49,6 +54,10 @@ __all__ = [
 #: Floor added before the logarithm, in scaled attenuation units (x 4 = 0.08 nepers): about five
 #: times the noise of a thin organic layer, so the log of near-air pixels stays quiet.
 LOG_FLOOR = 0.02
+
+#: Tube-voltage feature: (plane maximum - KVP_CENTRE) / KVP_SPAN, clipped to +-KVP_CLIP (the plane holds
+#: kV / 100, so 1.3 is 130 kV, the middle of the simulator's 100-160 kV; the clip spans 70-190 kV).
+KVP_CENTRE, KVP_SPAN, KVP_CLIP = 1.3, 0.3, 2.0
 
 #: Channels at 1/2, 1/4, 1/8 and 1/16 resolution of a network trained from scratch.
 DEFAULT_WIDTHS = (24, 32, 48, 64)
@@ -71,10 +80,21 @@ def _block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
 
 
 class LogAttenuation(nn.Module):
-    """(B, 3, H, W) -> (B, 5, H, W): the input plus log(max(a, 0) + LOG_FLOOR) of a_low and a_high."""
+    """(B, 3, H, W) -> (B, 5, H, W): the input plus log(max(a, 0) + LOG_FLOOR) of a_low and a_high.
+    (B, 4, H, W) -> (B, 6, H, W): the same five, then the tube voltage of the kV plane (its maximum
+    over the tile, centred and clipped: ``KVP_*``) spread over the tile."""
+
+    def __init__(self, in_channels: int = 3):
+        super().__init__()
+        self.kvp = in_channels > 3  # fixed per network, so the exported graph has no branch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x, torch.log(x[:, :2].clamp(min=0.0) + LOG_FLOOR)], 1)
+        parts = [x[:, :3], torch.log(x[:, :2].clamp(min=0.0) + LOG_FLOOR)]
+        if self.kvp:
+            kvp = x[:, 3:4].amax(dim=(2, 3), keepdim=True)
+            kvp = ((kvp - KVP_CENTRE) / KVP_SPAN).clamp(-KVP_CLIP, KVP_CLIP)
+            parts.append(kvp.expand_as(x[:, 3:4]))
+        return torch.cat(parts, 1)
 
 
 class ContextBlock(nn.Module):
@@ -104,15 +124,18 @@ class DetectorNet(nn.Module):
         self, in_channels: int = 3, widths: tuple[int, int, int, int] = DEFAULT_WIDTHS, context: int = 3
     ):
         super().__init__()
-        if in_channels < 2:
-            raise ValueError(f"in_channels must include a_low and a_high, got {in_channels}")
+        if in_channels not in (3, 4):
+            raise ValueError(
+                f"in_channels must be 3 (a_low, a_high, impenetrable) or 4 (and the kV plane), "
+                f"got {in_channels}"
+            )
         if len(widths) != 4 or min(widths) < 1:
             raise ValueError(f"widths must be 4 positive channel counts, got {widths}")
         if not 0 <= context <= 4:
             raise ValueError(f"context must be 0 to 4 blocks, got {context}")
         self.in_channels, self.widths, self.context_blocks = in_channels, tuple(widths), context
         w1, w2, w3, w4 = widths
-        self.features = LogAttenuation()
+        self.features = LogAttenuation(in_channels)
         self.stem = _block(in_channels + 2, w1, stride=2)  # 1/2
         self.enc2 = _block(w1, w2, stride=2)  # 1/4
         self.enc3 = _block(w2, w3, stride=2)  # 1/8
@@ -165,7 +188,7 @@ class DetectorNet(nn.Module):
         return NetOutput(heatmap, heatmap.amax(dim=(1, 2, 3)))
 
     def forward(self, x: torch.Tensor) -> NetOutput:
-        """x : (B, 3, H, W) with H, W multiples of 16."""
+        """x : (B, in_channels, H, W) with H, W multiples of 16."""
         return self.from_logits(self.logits(x))
 
 
@@ -177,14 +200,23 @@ def widths_of(state: dict) -> tuple[int, ...]:
         raise ValueError(f"weights do not fit this network: no {exc.args[0]}") from None
 
 
-def _conv_plan(model: DetectorNet, old: tuple[int, ...], blocks: int) -> dict[str, tuple[list, tuple]]:
+def in_channels_of(state: dict) -> int:
+    """The input channels of the network that saved ``state`` (its stem reads them and two logs)."""
+    try:
+        return int(state["stem.0.weight"].shape[1]) - 2
+    except KeyError:
+        raise ValueError("weights do not fit this network: no stem.0.weight") from None
+
+
+def _conv_plan(
+    model: DetectorNet, old: tuple[int, ...], blocks: int, old_in: int
+) -> dict[str, tuple[list, tuple]]:
     """For each convolution (by module name): the (old, new) sizes of the segments of its input
     channels, in concatenation order, and the (old, new) number of its output channels."""
     o1, o2, o3, o4 = old
     n1, n2, n3, n4 = model.widths
-    c_in = model.in_channels + 2
     plan = {
-        "stem.0": ([(c_in, c_in)], (o1, n1)),
+        "stem.0": ([(old_in + 2, model.in_channels + 2)], (o1, n1)),  # an added kV feature comes last
         "stem.3": ([(o1, n1)], (o1, n1)),
         "enc2.0": ([(o1, n1)], (o2, n2)),
         "enc2.3": ([(o2, n2)], (o2, n2)),
@@ -210,16 +242,19 @@ def widen_state(model: DetectorNet, state: dict) -> tuple[dict, list[str]]:
     Net2Net's: Chen et al. 2016). Each new channel keeps ``model``'s own random start on its inputs,
     and every old channel reads it with weight zero; a new channel's batch norm starts at ``model``'s
     (a context block's last one at zero scale). Training then gives the new channels their use.
-    Returns the widened state and the names of the tensors that grew."""
-    old = widths_of(state)
-    if old == model.widths:
+    A 3-channel state grows to a 4-channel ``model`` the same way: the stem reads the added kV
+    feature with weight zero. Returns the widened state and the names of the tensors that grew."""
+    old, old_in = widths_of(state), in_channels_of(state)
+    if old == model.widths and old_in == model.in_channels:
         return state, []
     if any(o > n for o, n in zip(old, model.widths, strict=True)):
         raise ValueError(f"weights of widths {list(old)} do not fit narrower widths {list(model.widths)}")
+    if old_in > model.in_channels:
+        raise ValueError(f"weights for {old_in} input channels do not fit {model.in_channels}")
     own = model.state_dict()
     blocks = len({k.split(".")[1] for k in state if k.startswith("context.")})
     out, grown = dict(state), []
-    for conv, (segments, (o_out, n_out)) in _conv_plan(model, old, blocks).items():
+    for conv, (segments, (o_out, n_out)) in _conv_plan(model, old, blocks, old_in).items():
         key = f"{conv}.weight"
         w = own[key].clone()
         if tuple(state[key].shape) != (o_out, sum(o for o, _ in segments), *w.shape[2:]):
@@ -248,8 +283,9 @@ def load_grown(model: DetectorNet, state: dict) -> list[str]:
     """Load ``state`` (a state dict) into ``model``, which may have more context blocks than the
     network that saved it (the extra blocks keep their identity start) and wider stages
     (:func:`widen_state`). Returns the names of the parameters and buffers that the state did not
-    hold or held narrower. Any other mismatch (input channels, a state with more blocks or wider
-    stages than ``model``) raises ValueError naming the keys."""
+    hold or held narrower (or, for a 4-channel ``model``, with 3 input channels). Any other mismatch
+    (more input channels, a state with more blocks or wider stages than ``model``) raises ValueError
+    naming the keys."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -273,7 +309,7 @@ def load_grown(model: DetectorNet, state: dict) -> list[str]:
 
 
 def gflops(model: nn.Module, size: int = 256) -> float:
-    """Multiply-adds x 2 of the convolutions for one (3, size, size) input, in GFLOP."""
+    """Multiply-adds x 2 of the convolutions for one (in_channels, size, size) input, in GFLOP."""
     total = 0
 
     def hook(mod, inp, out):
@@ -284,7 +320,7 @@ def gflops(model: nn.Module, size: int = 256) -> float:
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        model(torch.zeros(1, 3, size, size))
+        model(torch.zeros(1, getattr(model, "in_channels", 3), size, size))
     model.train(was_training)
     for h in handles:
         h.remove()
